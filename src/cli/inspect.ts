@@ -1,0 +1,8 @@
+// Placeholder until the inspect command lands (owned by its engineer; replace this file).
+import { Fp8kitError } from "../errors.js";
+
+export const summary = "(not yet available)";
+
+export async function run(_argv: string[]): Promise<number> {
+  throw new Fp8kitError("not-implemented", "fp8kit inspect is not available in this build");
+}

@@ -1,0 +1,15 @@
+import type { FormatTraits } from "./types.js";
+
+/** Brain float16: the top half of a float32 (8 exponent bits, 7 mantissa bits), IEEE specials. */
+export const bfloat16: FormatTraits = {
+  name: "bfloat16",
+  bits: 16,
+  exponentBits: 8,
+  mantissaBits: 7,
+  bias: 127,
+  signed: true,
+  specials: "ieee",
+  quietNaN: 0x7fc0,
+  defaultRounding: "rne",
+  source: "bfloat16; torch.bfloat16; safetensors BF16",
+};

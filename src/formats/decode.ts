@@ -1,0 +1,127 @@
+import { Fp8kitError } from "../errors.js";
+import { describe } from "./encode.js";
+import { formatState } from "./format-cache.js";
+import type { FormatName } from "./types.js";
+
+/**
+ * Decodes codes to float32 values (exact: every value of these formats is a float32). Byte formats
+ * take a Uint8Array (or number[]), bfloat16/float16 a Uint16Array (or number[]). Decoding is a table
+ * lookup on bit patterns, so NaN signs survive. A code with bits above a 4/6-bit format's width is
+ * an error, not a silent wrong value.
+ */
+export function decode(
+  format: FormatName,
+  codes: Uint8Array | Uint16Array | readonly number[],
+): Float32Array {
+  const st = formatState(format);
+  const wide = st.traits.bits === 16;
+  const n = codes.length;
+  const out = new Float32Array(n);
+  decodeIntoUnchecked(
+    st.tableBits,
+    st.traits.bits,
+    format,
+    checkCodes(format, codes, wide),
+    new Uint32Array(out.buffer),
+  );
+  return out;
+}
+
+/** Like `decode`, into an existing Float32Array of the same length. */
+export function decodeInto(
+  format: FormatName,
+  codes: Uint8Array | Uint16Array | readonly number[],
+  dst: Float32Array,
+): void {
+  const st = formatState(format);
+  const c = checkCodes(format, codes, st.traits.bits === 16);
+  if (dst.length !== c.length) {
+    throw new Fp8kitError(
+      "length-mismatch",
+      `decodeInto(${format}): ${c.length} codes but destination holds ${dst.length}`,
+    );
+  }
+  decodeIntoUnchecked(
+    st.tableBits,
+    st.traits.bits,
+    format,
+    c,
+    new Uint32Array(dst.buffer, dst.byteOffset, dst.length),
+  );
+}
+
+/**
+ * The value of every code as a Float32Array: 256 entries for formats of 8 bits or fewer (entries
+ * past 2^bits are NaN), 65536 for bfloat16/float16. A fresh copy each call.
+ */
+export function decodeTable(format: FormatName): Float32Array {
+  return new Float32Array(formatState(format).tableBits.slice().buffer);
+}
+
+function checkCodes(
+  format: FormatName,
+  codes: unknown,
+  wide: boolean,
+): Uint8Array | Uint16Array | readonly number[] {
+  if (wide ? codes instanceof Uint16Array : codes instanceof Uint8Array)
+    return codes as Uint8Array | Uint16Array;
+  if (Array.isArray(codes)) {
+    const limit = wide ? 0xffff : 0xff;
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i];
+      if (!Number.isInteger(c) || c < 0 || c > limit) {
+        throw new Fp8kitError(
+          "invalid-code",
+          `decode(${format}): element ${i} (${c}) is not a code in 0..${limit}`,
+        );
+      }
+    }
+    return codes;
+  }
+  throw new Fp8kitError(
+    "invalid-array",
+    `decode(${format}) needs a ${wide ? "Uint16Array" : "Uint8Array"} or number[], got ${describe(codes)}`,
+  );
+}
+
+function decodeIntoUnchecked(
+  table: Uint32Array,
+  bits: number,
+  format: FormatName,
+  codes: Uint8Array | Uint16Array | readonly number[],
+  out: Uint32Array,
+): void {
+  const n = codes.length;
+  if (bits < 8) {
+    const limit = 1 << bits;
+    for (let i = 0; i < n; i++) {
+      if (codes[i] >= limit) {
+        throw new Fp8kitError(
+          "invalid-code",
+          `decode(${format}): element ${i} (${codes[i]}) has bits above the ${bits}-bit code`,
+        );
+      }
+    }
+  }
+  if (codes instanceof Uint8Array) lookup8(table, codes, out);
+  else if (codes instanceof Uint16Array) lookup16(table, codes, out);
+  else for (let i = 0; i < n; i++) out[i] = table[codes[i]];
+}
+
+// One monomorphic loop per code array type (V8 keeps typed-array element access fast that way).
+function lookup8(table: Uint32Array, codes: Uint8Array, out: Uint32Array): void {
+  const n = codes.length;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    out[i] = table[codes[i]];
+    out[i + 1] = table[codes[i + 1]];
+    out[i + 2] = table[codes[i + 2]];
+    out[i + 3] = table[codes[i + 3]];
+  }
+  for (; i < n; i++) out[i] = table[codes[i]];
+}
+
+function lookup16(table: Uint32Array, codes: Uint16Array, out: Uint32Array): void {
+  const n = codes.length;
+  for (let i = 0; i < n; i++) out[i] = table[codes[i]];
+}

@@ -1,0 +1,48 @@
+import { type Derived, decodeCode, derive } from "./codec.js";
+import { type Kernel, makeKernel } from "./fast.js";
+import { traitsOf } from "./registry.js";
+import type { FormatName, FormatTraits, Overflow } from "./types.js";
+
+/** Per-format state built on first use: derived limits, the decode table and the fast kernels. */
+export interface FormatState {
+  readonly traits: FormatTraits;
+  readonly derived: Derived;
+  /** float32 bit patterns of every code (256 entries, or 65536 for 16-bit formats). */
+  readonly tableBits: Uint32Array;
+  readonly kernels: Record<Overflow, Kernel | null>;
+}
+
+const cache = new Map<FormatName, FormatState>();
+
+function f32BitsOf(x: number, negative: boolean): number {
+  if (Number.isNaN(x)) return negative ? 0xffc00000 : 0x7fc00000;
+  const f = new Float32Array([x]);
+  return new Uint32Array(f.buffer)[0];
+}
+
+export function formatState(name: unknown): FormatState {
+  const traits = traitsOf(name);
+  let st = cache.get(traits.name);
+  if (st === undefined) {
+    const derived = derive(traits);
+    const size = traits.bits === 16 ? 65536 : 256;
+    const valid = 1 << traits.bits;
+    const tableBits = new Uint32Array(size);
+    for (let c = 0; c < size; c++) {
+      if (c >= valid)
+        tableBits[c] = 0x7fc00000; // bits above the format's width: not a code
+      else tableBits[c] = f32BitsOf(decodeCode(traits, derived, c), (c & derived.signBit) !== 0);
+    }
+    st = {
+      traits,
+      derived,
+      tableBits,
+      kernels: {
+        nonfinite: makeKernel(traits, derived, "nonfinite"),
+        saturate: makeKernel(traits, derived, "saturate"),
+      },
+    };
+    cache.set(traits.name, st);
+  }
+  return st;
+}
