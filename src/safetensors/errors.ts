@@ -1,0 +1,41 @@
+import { Fp8kitError } from "../errors.js";
+
+/**
+ * Machine-readable failure kinds of the safetensors layer. The header checks mirror the reference
+ * reader's errors (`HeaderTooSmall`, `HeaderTooLarge`, `InvalidHeaderLength`, `InvalidHeader`,
+ * `InvalidHeaderDeserialization`, `InvalidOffset`, `ValidationOverflow`, `MisalignedSlice`,
+ * `TensorInvalidInfo`, `MetadataIncompleteBuffer`), split finer where a clearer message helps.
+ */
+export type SafetensorsErrorCode =
+  | "header-too-small"
+  | "header-too-large"
+  | "invalid-header-length"
+  | "invalid-utf8"
+  | "invalid-header-start"
+  | "invalid-json"
+  | "duplicate-key"
+  | "invalid-metadata"
+  | "invalid-tensor-entry"
+  | "unknown-dtype"
+  | "invalid-shape"
+  | "validation-overflow"
+  | "misaligned-slice"
+  | "invalid-tensor-info"
+  | "invalid-offset"
+  | "incomplete-buffer"
+  | "tensor-not-found"
+  | "read-failed"
+  | "write-failed"
+  | "invalid-argument"
+  | "invalid-index"
+  | "invalid-size"
+  | "unsupported-platform";
+
+/** Every failure of the safetensors layer (hostile files, bad arguments, I/O) is one of these. */
+export class SafetensorsError extends Fp8kitError {
+  override name = "SafetensorsError";
+  declare readonly code: SafetensorsErrorCode;
+  constructor(code: SafetensorsErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

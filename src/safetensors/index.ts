@@ -1,0 +1,41 @@
+// Browser-safe public API of the safetensors layer.
+export { Checkpoint, type CheckpointTensor, type ShardOpener } from "./checkpoint.js";
+export { DTYPES, type Dtype, dtypeBits, dtypeRank, isDtype, isSubByte } from "./dtypes.js";
+export { SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
+export { type ParsedHeader, parseHeader, readHeaderLength, type TensorInfo } from "./header.js";
+export {
+  buildIndexJson,
+  checkShardName,
+  INDEX_FILE_NAME,
+  parseIndexJson,
+  type ShardIndex,
+} from "./index-json.js";
+export {
+  DEFAULT_MAX_SHARD_SIZE,
+  HEADER_LENGTH_BYTES,
+  MAX_HEADER_SIZE,
+  MAX_INDEX_SIZE,
+  MAX_READ_CHUNK,
+  MAX_SHARDS,
+} from "./limits.js";
+export { SafetensorsFile, type TypedTensor } from "./reader.js";
+export { planShards, type ShardPlan, shardFileName, tensorByteLength } from "./shards.js";
+export { parseSize } from "./size.js";
+export { BlobSource, BufferSource, type ByteSource } from "./source.js";
+export {
+  type AnyTensorArray,
+  type DtypeArrayMap,
+  packF4,
+  type TypedArrayFor,
+  unpackF4,
+  viewAs,
+} from "./views.js";
+export {
+  checkTensorBytes,
+  type MetadataInput,
+  planLayout,
+  type SafetensorsLayout,
+  serializeSafetensors,
+  type TensorDescriptor,
+  type TensorWithData,
+} from "./writer.js";

@@ -1,0 +1,80 @@
+import { type FileHandle, open } from "node:fs/promises";
+import { basename } from "node:path";
+import { SafetensorsError } from "./errors.js";
+import { MAX_READ_CHUNK } from "./limits.js";
+import { type ByteSource, checkRange } from "./source.js";
+
+/**
+ * A source over a file on disk (Node). Each `read` allocates one buffer of the requested length and
+ * fills it with positioned `FileHandle.read` calls (no intermediate copies); the handle stays open
+ * until `close()`.
+ */
+export class NodeFileSource implements ByteSource {
+  private constructor(
+    private handle: FileHandle | null,
+    readonly size: number,
+    readonly name: string,
+    readonly path: string,
+  ) {}
+
+  /** Open `path` for reading. `name` (for messages) defaults to the file's base name. */
+  static async open(path: string, name = basename(path)): Promise<NodeFileSource> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, "r");
+    } catch (e) {
+      throw new SafetensorsError("read-failed", `${name}: cannot open (${(e as Error).message})`, {
+        cause: e,
+      });
+    }
+    try {
+      const st = await handle.stat();
+      return new NodeFileSource(handle, st.size, name, path);
+    } catch (e) {
+      await handle.close();
+      throw new SafetensorsError("read-failed", `${name}: cannot stat (${(e as Error).message})`, {
+        cause: e,
+      });
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    const buf = Buffer.allocUnsafe(length);
+    await this.readInto(offset, new Uint8Array(buf.buffer, buf.byteOffset, length));
+    return new Uint8Array(buf.buffer, buf.byteOffset, length);
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<Uint8Array> {
+    const length = target.length;
+    checkRange(this.name, this.size, offset, length);
+    if (this.handle === null) throw new SafetensorsError("read-failed", `${this.name}: source is closed`);
+    const buf = target;
+    let done = 0;
+    try {
+      while (done < length) {
+        const want = Math.min(length - done, MAX_READ_CHUNK);
+        const { bytesRead } = await this.handle.read(buf, done, want, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (e) {
+      throw new SafetensorsError("read-failed", `${this.name}: read of ${length} bytes at ${offset} failed`, {
+        cause: e,
+      });
+    }
+    if (done !== length) {
+      throw new SafetensorsError(
+        "read-failed",
+        `${this.name}: file ended after ${done} of ${length} bytes at ${offset}`,
+      );
+    }
+    return new Uint8Array(buf.buffer, buf.byteOffset, length);
+  }
+
+  async close(): Promise<void> {
+    const h = this.handle;
+    this.handle = null;
+    await h?.close();
+  }
+}

@@ -1,0 +1,119 @@
+import type { Dtype } from "./dtypes.js";
+import { SafetensorsError } from "./errors.js";
+
+/**
+ * The typed array each dtype is viewed as. Floating-point codes that JavaScript has no array for
+ * stay as raw codes: F16/BF16 as Uint16Array, every 8-bit float (FP8, E8M0) as Uint8Array, the
+ * sub-byte F4/F6 as their packed bytes. C64 is interleaved (re, im) Float32Array.
+ */
+export interface DtypeArrayMap {
+  BOOL: Uint8Array;
+  F4: Uint8Array;
+  F6_E2M3: Uint8Array;
+  F6_E3M2: Uint8Array;
+  U8: Uint8Array;
+  I8: Int8Array;
+  F8_E5M2: Uint8Array;
+  F8_E4M3: Uint8Array;
+  F8_E8M0: Uint8Array;
+  F8_E4M3FNUZ: Uint8Array;
+  F8_E5M2FNUZ: Uint8Array;
+  I16: Int16Array;
+  U16: Uint16Array;
+  F16: Uint16Array;
+  BF16: Uint16Array;
+  I32: Int32Array;
+  U32: Uint32Array;
+  F32: Float32Array;
+  C64: Float32Array;
+  F64: Float64Array;
+  I64: BigInt64Array;
+  U64: BigUint64Array;
+}
+
+export type TypedArrayFor<D extends Dtype> = DtypeArrayMap[D];
+export type AnyTensorArray = DtypeArrayMap[Dtype];
+
+type Ctor = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): AnyTensorArray;
+  BYTES_PER_ELEMENT: number;
+};
+
+const CTORS: Record<Dtype, Ctor> = {
+  BOOL: Uint8Array,
+  F4: Uint8Array,
+  F6_E2M3: Uint8Array,
+  F6_E3M2: Uint8Array,
+  U8: Uint8Array,
+  I8: Int8Array,
+  F8_E5M2: Uint8Array,
+  F8_E4M3: Uint8Array,
+  F8_E8M0: Uint8Array,
+  F8_E4M3FNUZ: Uint8Array,
+  F8_E5M2FNUZ: Uint8Array,
+  I16: Int16Array,
+  U16: Uint16Array,
+  F16: Uint16Array,
+  BF16: Uint16Array,
+  I32: Int32Array,
+  U32: Uint32Array,
+  F32: Float32Array,
+  C64: Float32Array,
+  F64: Float64Array,
+  I64: BigInt64Array,
+  U64: BigUint64Array,
+};
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * View little-endian tensor bytes as the dtype's typed array (see `DtypeArrayMap`). Zero-copy when
+ * `bytes.byteOffset` is a multiple of the element size; otherwise the bytes are copied into a fresh,
+ * aligned buffer (headers of unpadded files leave data at odd offsets). Safetensors data is
+ * little-endian, so big-endian hosts are refused rather than silently misread.
+ */
+export function viewAs<D extends Dtype>(dtype: D, bytes: Uint8Array): TypedArrayFor<D> {
+  const C = CTORS[dtype];
+  const size = C.BYTES_PER_ELEMENT;
+  if (size > 1 && !LITTLE_ENDIAN) {
+    throw new SafetensorsError("unsupported-platform", `typed views of ${dtype} need a little-endian host`);
+  }
+  if (bytes.length % size !== 0) {
+    throw new SafetensorsError(
+      "invalid-argument",
+      `${bytes.length} bytes are not a whole number of ${dtype} elements`,
+    );
+  }
+  const src = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  return new C(src.buffer, src.byteOffset, src.length / size) as TypedArrayFor<D>;
+}
+
+/**
+ * Unpack F4 (FP4 E2M1) data to one 4-bit code per byte. Element 0 is the low nibble of byte 0,
+ * as in torch's `float4_e2m1fn_x2` and the safetensors F4 dtype; `count` is the logical element
+ * count (the header shape's product) and must fit in `packed`.
+ */
+export function unpackF4(packed: Uint8Array, count = packed.length * 2): Uint8Array {
+  if (!Number.isSafeInteger(count) || count < 0 || count > packed.length * 2) {
+    throw new SafetensorsError(
+      "invalid-argument",
+      `cannot unpack ${count} F4 codes from ${packed.length} bytes`,
+    );
+  }
+  const out = new Uint8Array(count);
+  const pairs = Math.floor(count / 2);
+  for (let i = 0; i < pairs; i++) {
+    const b = packed[i];
+    out[2 * i] = b & 0x0f;
+    out[2 * i + 1] = b >>> 4;
+  }
+  if (count % 2 === 1) out[count - 1] = packed[pairs] & 0x0f;
+  return out;
+}
+
+/** Pack 4-bit codes (one per byte, low nibble used) into F4 bytes, element 0 in the low nibble. */
+export function packF4(codes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(codes.length / 2));
+  for (let i = 0; i < codes.length; i++) out[i >>> 1] |= (codes[i] & 0x0f) << ((i & 1) * 4);
+  return out;
+}
