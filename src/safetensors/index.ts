@@ -25,9 +25,7 @@ export { BlobSource, BufferSource, type ByteSource } from "./source.js";
 export {
   type AnyTensorArray,
   type DtypeArrayMap,
-  packF4,
   type TypedArrayFor,
-  unpackF4,
   viewAs,
 } from "./views.js";
 export {

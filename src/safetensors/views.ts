@@ -88,32 +88,4 @@ export function viewAs<D extends Dtype>(dtype: D, bytes: Uint8Array): TypedArray
   return new C(src.buffer, src.byteOffset, src.length / size) as TypedArrayFor<D>;
 }
 
-/**
- * Unpack F4 (FP4 E2M1) data to one 4-bit code per byte. Element 0 is the low nibble of byte 0,
- * as in torch's `float4_e2m1fn_x2` and the safetensors F4 dtype; `count` is the logical element
- * count (the header shape's product) and must fit in `packed`.
- */
-export function unpackF4(packed: Uint8Array, count = packed.length * 2): Uint8Array {
-  if (!Number.isSafeInteger(count) || count < 0 || count > packed.length * 2) {
-    throw new SafetensorsError(
-      "invalid-argument",
-      `cannot unpack ${count} F4 codes from ${packed.length} bytes`,
-    );
-  }
-  const out = new Uint8Array(count);
-  const pairs = Math.floor(count / 2);
-  for (let i = 0; i < pairs; i++) {
-    const b = packed[i];
-    out[2 * i] = b & 0x0f;
-    out[2 * i + 1] = b >>> 4;
-  }
-  if (count % 2 === 1) out[count - 1] = packed[pairs] & 0x0f;
-  return out;
-}
-
-/** Pack 4-bit codes (one per byte, low nibble used) into F4 bytes, element 0 in the low nibble. */
-export function packF4(codes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Math.ceil(codes.length / 2));
-  for (let i = 0; i < codes.length; i++) out[i >>> 1] |= (codes[i] & 0x0f) << ((i & 1) * 4);
-  return out;
-}
+// F4 packing (element 0 in the low nibble) is the codec layer's `packFp4` / `unpackFp4`.

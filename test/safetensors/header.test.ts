@@ -4,7 +4,7 @@ import { SafetensorsError } from "../../src/safetensors/errors.js";
 import { MAX_HEADER_SIZE } from "../../src/safetensors/limits.js";
 import { SafetensorsFile } from "../../src/safetensors/reader.js";
 import { BlobSource, BufferSource } from "../../src/safetensors/source.js";
-import { packF4, unpackF4, viewAs } from "../../src/safetensors/views.js";
+import { viewAs } from "../../src/safetensors/views.js";
 import { rawFile } from "./helpers.js";
 
 async function open(bytes: Uint8Array, name = "t.safetensors") {
@@ -214,11 +214,5 @@ describe("typed views", () => {
     const odd = viewAs("F32", buf.subarray(1, 17));
     expect(odd.buffer).not.toBe(buf.buffer);
     expect(Array.from(odd)).toEqual([1, 2, 3, 4]);
-  });
-  it("unpackF4 puts element 0 in the low nibble", () => {
-    expect(Array.from(unpackF4(new Uint8Array([0x21, 0x43]), 4))).toEqual([1, 2, 3, 4]);
-    expect(Array.from(unpackF4(new Uint8Array([0x21, 0x43]), 3))).toEqual([1, 2, 3]);
-    expect(Array.from(packF4(new Uint8Array([1, 2, 3, 4, 5])))).toEqual([0x21, 0x43, 0x05]);
-    expect(() => unpackF4(new Uint8Array(1), 3)).toThrow(SafetensorsError);
   });
 });
