@@ -5,3 +5,4 @@
 export { Fp8kitError, isFp8kitError } from "./errors.js";
 export * from "./formats/index.js";
 export * from "./safetensors/index.js";
+export * from "./quant/index.js";

@@ -1,0 +1,31 @@
+import { Fp8kitError } from "../errors.js";
+
+/**
+ * Errors of the quantization layer: bad shapes, block shapes, schemes, scale tensors and scale
+ * conversions that would lose information. `code` is one of the `QuantErrorCode` strings; the
+ * message names the tensor (when the caller gave a name), the shape and the expected value.
+ */
+export type QuantErrorCode =
+  | "bad-shape"
+  | "bad-block"
+  | "bad-scheme"
+  | "unknown-format"
+  | "unknown-rule"
+  | "unknown-preset"
+  | "bad-scales"
+  | "scale-not-power-of-two"
+  | "scale-not-representable"
+  | "bad-input";
+
+export class QuantError extends Fp8kitError {
+  override name = "QuantError";
+  declare readonly code: QuantErrorCode;
+  constructor(code: QuantErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** Prefix for messages: `tensor "name": ` when a name is known. */
+export function where(name: string | undefined): string {
+  return name === undefined ? "" : `tensor "${name}": `;
+}

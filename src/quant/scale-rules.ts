@@ -1,0 +1,243 @@
+import type { FormatName } from "../formats/index.js";
+import { encode, formatInfo } from "../formats/index.js";
+import { QuantError } from "./errors.js";
+import { f32Bits, f32Exponent, f32FromBits, f32Mantissa } from "./float32.js";
+
+/**
+ * How a block's scale is derived from its amax. Each rule reproduces one library bit for bit; the
+ * table in docs/SCALE-RULES.md lists what each does with zero, NaN, Inf and float32-subnormal amax.
+ * - `floor`, `ceil`, `even`: torchao `ScaleCalculationMode` FLOOR (OCP MX v1.0 §6.3, torchao's
+ *   default), CEIL, EVEN.
+ * - `rceil`: cuBLAS / Transformer Engine / torchao RCEIL: ceil of amax times the float32 reciprocal
+ *   of the element max.
+ * - `deepseek`: max(amax, 1e-4) / max_element, rounded up to a power of two with DeepGEMM's
+ *   `ceil_to_ue8m0` (exponent clamped to [1, 254]): DeepSeek-V3.1 `act_quant(scale_fmt="ue8m0")`.
+ * - `amax`: max(amax, 1e-4) / max_element in float32, not a power of two (DeepSeek-V3 weights and
+ *   `act_quant`, DeepGEMM `per_block_cast_to_fp8(use_ue8m0=False)`).
+ * - `nvfp4`: torchao NVFP4: E4M3 block scale = RNE(clamp(amax / 6 / global, 2^-6, 448)) with a float32
+ *   global scale (two-level) or without one (single-level).
+ */
+export type RuleName = "floor" | "ceil" | "even" | "rceil" | "deepseek" | "amax" | "nvfp4";
+
+/** The rules whose scales are powers of two (representable as E8M0). */
+export type PowerOfTwoRule = "floor" | "ceil" | "even" | "rceil" | "deepseek";
+
+export interface ScaleRuleInfo {
+  readonly name: RuleName;
+  readonly powerOfTwo: boolean;
+  /** Where the rule comes from. */
+  readonly source: string;
+}
+
+export const scaleRules: Readonly<Record<RuleName, ScaleRuleInfo>> = {
+  floor: { name: "floor", powerOfTwo: true, source: "OCP MX v1.0 §6.3; torchao ScaleCalculationMode.FLOOR" },
+  ceil: { name: "ceil", powerOfTwo: true, source: "torchao ScaleCalculationMode.CEIL" },
+  even: { name: "even", powerOfTwo: true, source: "torchao ScaleCalculationMode.EVEN" },
+  rceil: {
+    name: "rceil",
+    powerOfTwo: true,
+    source: "cuBLAS UE8M0 scale computation; Transformer Engine MXFP8; torchao ScaleCalculationMode.RCEIL",
+  },
+  deepseek: {
+    name: "deepseek",
+    powerOfTwo: true,
+    source: "DeepSeek-V3.1 act_quant scale_fmt=ue8m0; DeepGEMM ceil_to_ue8m0 with amax clamp 1e-4",
+  },
+  amax: {
+    name: "amax",
+    powerOfTwo: false,
+    source: "DeepSeek-V3 act_quant / weight_scale_inv; DeepGEMM per_block_cast_to_fp8(use_ue8m0=False)",
+  },
+  nvfp4: { name: "nvfp4", powerOfTwo: false, source: "torchao nvfp4_quantize (two-level and single-level)" },
+};
+
+/** Rule names, for validation and docs. */
+export const RULE_NAMES: readonly RuleName[] = Object.keys(scaleRules) as RuleName[];
+
+export function isRuleName(x: unknown): x is RuleName {
+  return typeof x === "string" && Object.hasOwn(scaleRules, x);
+}
+
+/** The amax floor of DeepSeek's and DeepGEMM's quantizers (`amax.clamp(1e-4)`), as float32. */
+export const DEEPSEEK_AMAX_FLOOR = Math.fround(1e-4);
+
+/** Largest E8M0 unbiased exponent (byte 254); byte 255 is NaN. */
+const E8M0_MAX_EXP = 127;
+/** Smallest E8M0 unbiased exponent (byte 0 = 2^-127). */
+const E8M0_MIN_EXP = -127;
+
+interface ElementLimits {
+  max: number;
+  emax: number;
+  mantissaBits: number;
+}
+const limitsCache = new Map<FormatName, ElementLimits>();
+
+/** Max, emax and mantissa bits of an element format, checked to be a signed element format. */
+export function elementLimits(element: FormatName): ElementLimits {
+  let l = limitsCache.get(element);
+  if (l === undefined) {
+    let info: ReturnType<typeof formatInfo>;
+    try {
+      info = formatInfo(element);
+    } catch {
+      throw new QuantError("unknown-format", `unknown element format "${String(element)}"`);
+    }
+    if (!info.signed || info.bits > 8) {
+      throw new QuantError(
+        "bad-scheme",
+        `element format "${element}" cannot hold block-scaled data: expected a signed format of at most 8 bits`,
+      );
+    }
+    l = { max: info.max, emax: info.emax, mantissaBits: info.mantissaBits };
+    limitsCache.set(element, l);
+  }
+  return l;
+}
+
+/** Float32 amax as the rules see it: |amax| rounded to float32 (the sources hold amax in float32). */
+function amaxBits(amax: number): number {
+  return f32Bits(Math.abs(amax));
+}
+
+/** torchao's tail: clamp the unbiased exponent to [-127, 128]; 128 (byte 255) and non-finite amax are NaN. */
+function clampE8m0(k: number, finite: boolean): number {
+  if (!finite) return Number.NaN;
+  const c = Math.min(Math.max(k, E8M0_MIN_EXP), E8M0_MAX_EXP + 1);
+  return c > E8M0_MAX_EXP ? Number.NaN : c;
+}
+
+/**
+ * FLOOR (torchao default, OCP MX v1.0 §6.3): k = (float32 exponent field of amax) - 127 - emax_elem,
+ * clamped to [-127, 127]; NaN or Inf amax gives NaN (E8M0 0xFF). Zero and float32-subnormal amax have
+ * exponent field 0, so k = -127 - emax_elem, clamped to -127 (scale 2^-127, byte 0x00).
+ * Returns the unbiased power-of-two exponent of the dequantization scale, or NaN.
+ */
+export function floorScaleExponent(amax: number, element: FormatName): number {
+  const { emax } = elementLimits(element);
+  const bits = amaxBits(amax);
+  return clampE8m0(f32Exponent(bits) - 127 - emax, Number.isFinite(amax));
+}
+
+/**
+ * CEIL (torchao): as FLOOR, plus one when amax's float32 mantissa field is non-zero, i.e.
+ * 2^(ceil(log2 amax) - emax_elem) for normal amax. A subnormal amax has exponent field 0 and a
+ * non-zero mantissa, so it gets 1 - 127 - emax_elem, clamped to -127.
+ */
+export function ceilScaleExponent(amax: number, element: FormatName): number {
+  const { emax } = elementLimits(element);
+  const bits = amaxBits(amax);
+  const up = f32Mantissa(bits) !== 0 ? 1 : 0;
+  return clampE8m0(f32Exponent(bits) + up - 127 - emax, Number.isFinite(amax));
+}
+
+/**
+ * EVEN (torchao): first round amax to the element's mantissa width, half up, on the float32 bits:
+ * bits = (bits + (1 << (22 - mbits))) & 0xFF800000; then FLOOR. The finiteness test is made on the
+ * rounded value, as torchao does (amax near FLT_MAX rounds to Inf and gives NaN).
+ */
+export function evenScaleExponent(amax: number, element: FormatName): number {
+  const { emax, mantissaBits } = elementLimits(element);
+  if (Number.isNaN(amax)) return Number.NaN;
+  const bits = ((amaxBits(amax) + (1 << (22 - mantissaBits))) & 0xff800000) >>> 0;
+  return clampE8m0(f32Exponent(bits) - 127 - emax, Number.isFinite(f32FromBits(bits)));
+}
+
+/**
+ * RCEIL (cuBLAS "UE8M0 scale factors", Transformer Engine MXFP8, torchao RCEIL):
+ * descale = fl32(amax * fl32(1 / max_elem)); byte = exponent field of descale, plus one when its
+ * mantissa is non-zero (for float32-subnormal descale: only when the mantissa exceeds 0x400000,
+ * because byte 0 already is 2^-127). NaN or Inf amax gives NaN (torchao); zero gives byte 0 (2^-127).
+ */
+export function rceilScaleExponent(amax: number, element: FormatName): number {
+  const { max } = elementLimits(element);
+  const descale = Math.fround(Math.fround(Math.abs(amax)) * Math.fround(1 / max));
+  if (!Number.isFinite(descale)) return Number.NaN;
+  const bits = f32Bits(descale);
+  const e = f32Exponent(bits);
+  const m = f32Mantissa(bits);
+  const up = e === 0 ? (m > 0x400000 ? 1 : 0) : m !== 0 ? 1 : 0;
+  const byte = e + up;
+  return byte > 254 ? Number.NaN : byte - 127;
+}
+
+/**
+ * DeepSeek-V3.1 / DeepGEMM: s = fl32(max(amax, fl32(1e-4)) / max_elem), then DeepGEMM's
+ * `ceil_to_ue8m0`: exponent field + (mantissa != 0), clamped to [1, 254]. Never NaN: a NaN or Inf
+ * amax has exponent field 255 and ends at 254, i.e. 2^127 (then finite data scale to 0 and NaN stays
+ * NaN). An all-zero block gets 1e-4/448 = 2.2321429e-7 -> 2^-22 for E4M3.
+ * `amaxFloor` defaults to DeepSeek's 1e-4.
+ */
+export function deepseekScaleExponent(amax: number, element: FormatName, amaxFloor = 1e-4): number {
+  const s = amaxScale(amax, element, amaxFloor);
+  const bits = f32Bits(Math.abs(s));
+  const e = f32Exponent(bits) + (f32Mantissa(bits) !== 0 || Number.isNaN(s) ? 1 : 0);
+  return Math.min(Math.max(e, 1), 254) - 127;
+}
+
+/**
+ * DeepSeek-V3 (not a power of two): s = fl32(max(amax, fl32(amaxFloor)) / max_elem), amaxFloor
+ * defaulting to 1e-4 (`amax.clamp(1e-4)` in DeepGEMM, `max(amax, 1e-4)` in DeepSeek's act_quant).
+ * NaN amax gives NaN (torch.clamp propagates NaN), Inf gives Inf. Returns the float32 dequantization
+ * scale (`weight_scale_inv`).
+ */
+export function amaxScale(amax: number, element: FormatName, amaxFloor = 1e-4): number {
+  const { max } = elementLimits(element);
+  const a = Math.fround(Math.abs(amax));
+  if (Number.isNaN(a)) return Number.NaN;
+  return Math.fround(Math.max(a, Math.fround(amaxFloor)) / max);
+}
+
+/** E4M3's smallest normal, torchao's `E4M3_EPS = torch.finfo(torch.float8_e4m3fn).tiny`. */
+export const NVFP4_SCALE_MIN = 2 ** -6;
+/** E4M3's largest value, the upper clamp of the NVFP4 block scale. */
+export const NVFP4_SCALE_MAX = 448;
+/** E2M1's largest value times E4M3's: torchao `per_tensor_amax_to_scale` divides by 6 * 448. */
+export const NVFP4_GLOBAL_DIVISOR = 448 * 6;
+
+/** torchao `per_tensor_amax_to_scale`: fl32(tensorAmax / 2688). */
+export function nvfp4GlobalScale(tensorAmax: number): number {
+  return Math.fround(Math.fround(Math.abs(tensorAmax)) / NVFP4_GLOBAL_DIVISOR);
+}
+
+/**
+ * torchao `nvfp4_quantize` block scale, as an E4M3 code: block_scale = fl32(amax / 6); with a global
+ * scale: fl32(block_scale / global); clamped to [2^-6, 448] (NaN passes through torch.clamp) and cast
+ * to E4M3 with RNE. A zero global scale makes the ratio NaN (0/0) or Inf, as in torchao.
+ */
+export function nvfp4ScaleCode(amax: number, globalScale?: number): number {
+  let s = Math.fround(Math.fround(Math.abs(amax)) / 6);
+  if (globalScale !== undefined) s = Math.fround(s / globalScale);
+  if (s < NVFP4_SCALE_MIN) s = NVFP4_SCALE_MIN;
+  else if (s > NVFP4_SCALE_MAX) s = NVFP4_SCALE_MAX;
+  return encode("float8_e4m3fn", new Float32Array([s]))[0];
+}
+
+/** The power-of-two exponent of `rule` for `amax`: an integer in [-127, 127], or NaN (E8M0 0xFF). */
+export function scaleExponent(
+  rule: PowerOfTwoRule,
+  amax: number,
+  element: FormatName,
+  amaxFloor = 1e-4,
+): number {
+  switch (rule) {
+    case "floor":
+      return floorScaleExponent(amax, element);
+    case "ceil":
+      return ceilScaleExponent(amax, element);
+    case "even":
+      return evenScaleExponent(amax, element);
+    case "rceil":
+      return rceilScaleExponent(amax, element);
+    case "deepseek":
+      return deepseekScaleExponent(amax, element, amaxFloor);
+    default:
+      rule satisfies never;
+      throw new QuantError("unknown-rule", `unknown power-of-two scale rule "${String(rule)}"`);
+  }
+}
+
+/** True for the rules that yield powers of two. */
+export function isPowerOfTwoRule(rule: RuleName): rule is PowerOfTwoRule {
+  return scaleRules[rule].powerOfTwo;
+}

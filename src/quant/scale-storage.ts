@@ -1,0 +1,207 @@
+import { decode, decodeTable, encode } from "../formats/index.js";
+import { QuantError, where } from "./errors.js";
+import { f32Bits, f32Exponent, f32Mantissa } from "./float32.js";
+import type { ScaleStorage } from "./schemes.js";
+
+/** Stored scales: float32 values (`f32`), E8M0 or E4M3 bytes (`ue8m0`, `e4m3`), BF16 codes (`bf16`). */
+export type ScaleArray = Float32Array | Uint8Array | Uint16Array;
+
+/**
+ * How to round a scale the target storage cannot hold exactly.
+ * - `ceil`: the next representable scale above (magnitudes grow: data never clip; DeepGEMM's choice
+ *   for UE8M0);
+ * - `floor`: the one below;
+ * - `nearest`: ties to even (BF16, E4M3); for UE8M0 ml_dtypes' rule: up when the float32 mantissa is
+ *   at least 0x400000 (1.5 * 2^e and above round up).
+ */
+export type ScaleRounding = "ceil" | "floor" | "nearest";
+
+export interface ScaleConversion {
+  readonly scales: ScaleArray;
+  /** How many scales changed value. */
+  readonly rounded: number;
+  /**
+   * Largest |new - old| / old over the scales: the relative error this conversion adds to every
+   * dequantized element of that block (the data are not re-quantized).
+   */
+  readonly maxRelError: number;
+}
+
+/** The array type a storage uses. */
+export function scaleArrayKind(storage: ScaleStorage): "Float32Array" | "Uint8Array" | "Uint16Array" {
+  return storage === "f32" ? "Float32Array" : storage === "bf16" ? "Uint16Array" : "Uint8Array";
+}
+
+/** Checks that a scale array has the type its storage needs. */
+export function checkScaleArray(scales: ScaleArray, storage: ScaleStorage, name?: string): void {
+  const want = scaleArrayKind(storage);
+  if (scales?.constructor?.name !== want) {
+    throw new QuantError(
+      "bad-scales",
+      `${where(name)}scales stored as "${storage}" must be a ${want}, got ${scales?.constructor?.name ?? typeof scales}`,
+    );
+  }
+}
+
+/** Float32 value of an E8M0 byte: 2^(b-127), byte 0 = 2^-127, 0xFF = NaN. */
+export function e8m0Value(byte: number): number {
+  return byte === 0xff ? Number.NaN : 2 ** (byte - 127);
+}
+
+/** Float32 values of stored scales (exact: every storage decodes exactly into float32). */
+export function decodeScales(scales: ScaleArray, storage: ScaleStorage): Float32Array {
+  checkScaleArray(scales, storage);
+  switch (storage) {
+    case "f32":
+      return Float32Array.from(scales as Float32Array);
+    case "ue8m0": {
+      const out = new Float32Array(scales.length);
+      for (let i = 0; i < scales.length; i++) out[i] = e8m0Value(scales[i]);
+      return out;
+    }
+    case "e4m3":
+      return decode("float8_e4m3fn", scales as Uint8Array);
+    case "bf16":
+      return decode("bfloat16", scales as Uint16Array);
+    default:
+      storage satisfies never;
+      throw new QuantError("bad-scheme", `unknown scale storage "${String(storage)}"`);
+  }
+}
+
+function notRepresentable(to: ScaleStorage, i: number, v: number, why: string): QuantError {
+  const code = to === "ue8m0" ? "scale-not-power-of-two" : "scale-not-representable";
+  return new QuantError(
+    code,
+    `scale ${i} = ${v} cannot be stored as "${to}": ${why}; pass { rounding: "ceil" | "floor" | "nearest" } to round it`,
+  );
+}
+
+/** E8M0 byte for a float32 scale, or -1 when it must be rounded and no rounding was given. */
+function toE8m0(v: number, rounding: ScaleRounding | undefined): number {
+  if (Number.isNaN(v)) return 0xff;
+  if (!(v > 0) || !Number.isFinite(v)) return -1;
+  const bits = f32Bits(v);
+  let e = f32Exponent(bits);
+  const m = f32Mantissa(bits);
+  if (e === 0) {
+    // float32 subnormal, below 2^-126; byte 0 is 2^-127 (mantissa 0x400000), byte 1 is 2^-126.
+    if (m === 0x400000) return 0;
+    if (rounding === undefined) return -1;
+    if (rounding === "ceil") return m < 0x400000 ? 0 : 1;
+    if (rounding === "nearest") return m >= 0x600000 ? 1 : 0;
+    return 0; // floor; below 2^-127 it saturates at the smallest E8M0 value
+  }
+  if (m === 0) return e === 255 ? -1 : e;
+  if (rounding === undefined) return -1;
+  if (rounding === "ceil" || (rounding === "nearest" && m >= 0x400000)) e += 1;
+  return e > 254 ? -1 : e;
+}
+
+function roundBf16(v: number, rounding: ScaleRounding): number {
+  const bits = f32Bits(v);
+  if (rounding === "nearest") return (encode("bfloat16", new Float32Array([v])) as Uint16Array)[0];
+  const lower = bits >>> 16;
+  const rest = bits & 0xffff;
+  const upMagnitude = rounding === "ceil";
+  return rest !== 0 && upMagnitude ? lower + 1 : lower;
+}
+
+let e4m3Positive: Float32Array | undefined;
+function roundE4m3(v: number, rounding: ScaleRounding): number {
+  if (rounding === "nearest") return encode("float8_e4m3fn", new Float32Array([v]))[0];
+  if (e4m3Positive === undefined) e4m3Positive = decodeTable("float8_e4m3fn").slice(0, 0x7f);
+  const t = e4m3Positive;
+  if (rounding === "ceil") {
+    for (let c = 0; c < t.length; c++) if (t[c] >= v) return c;
+    return -1;
+  }
+  for (let c = t.length - 1; c >= 0; c--) if (t[c] <= v) return c;
+  return -1;
+}
+
+/**
+ * Converts stored scales between storages. Exact conversions (every E8M0 value into float32 or BF16,
+ * float32 powers of two into E8M0, ...) need no option. A scale the target cannot hold exactly is an
+ * error (`scale-not-power-of-two` for E8M0, `scale-not-representable` otherwise) naming the first
+ * offending index and value, unless `rounding` is given; then `rounded` and `maxRelError` report
+ * what the rounding changed. NaN scales stay NaN (E8M0 0xFF, BF16 0x7FC0, E4M3 0x7F).
+ */
+export function convertScales(
+  scales: ScaleArray,
+  from: ScaleStorage,
+  to: ScaleStorage,
+  options: { rounding?: ScaleRounding } = {},
+): ScaleConversion {
+  const values = decodeScales(scales, from);
+  const rounding = options.rounding;
+  const n = values.length;
+  let out: ScaleArray;
+  let roundedValues: Float32Array;
+  switch (to) {
+    case "f32":
+      return { scales: values, rounded: 0, maxRelError: 0 };
+    case "ue8m0": {
+      const o = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const b = toE8m0(values[i], rounding);
+        if (b < 0) {
+          throw notRepresentable(to, i, values[i], "E8M0 holds only powers of two from 2^-127 to 2^127");
+        }
+        o[i] = b;
+      }
+      out = o;
+      roundedValues = decodeScales(o, "ue8m0");
+      break;
+    }
+    case "bf16": {
+      const o = new Uint16Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        const bits = f32Bits(v);
+        if (Number.isNaN(v)) o[i] = 0x7fc0 | ((bits >>> 16) & 0x8000);
+        else if ((bits & 0xffff) === 0) o[i] = bits >>> 16;
+        else if (rounding === undefined) throw notRepresentable(to, i, v, "BF16 keeps 8 significant bits");
+        else o[i] = roundBf16(v, rounding);
+      }
+      out = o;
+      roundedValues = decodeScales(o, "bf16");
+      break;
+    }
+    case "e4m3": {
+      const o = new Uint8Array(n);
+      const exact = encode("float8_e4m3fn", values) as Uint8Array;
+      const back = decode("float8_e4m3fn", exact);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (Number.isNaN(v)) o[i] = 0x7f;
+        else if (back[i] === v) o[i] = exact[i];
+        else {
+          const c = rounding === undefined ? -1 : roundE4m3(v, rounding);
+          const cv = c < 0 ? Number.NaN : decodeTable("float8_e4m3fn")[c];
+          if (c < 0 || Number.isNaN(cv) || (v !== 0 && cv === 0)) {
+            throw notRepresentable(to, i, v, "E4M3 holds 2^-9 .. 448 with 4 significant bits");
+          }
+          o[i] = c;
+        }
+      }
+      out = o;
+      roundedValues = decodeScales(o, "e4m3");
+      break;
+    }
+    default:
+      to satisfies never;
+      throw new QuantError("bad-scheme", `unknown scale storage "${String(to)}"`);
+  }
+  let rounded = 0;
+  let maxRelError = 0;
+  for (let i = 0; i < n; i++) {
+    const a = values[i];
+    const b = roundedValues[i];
+    if (Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b))) continue;
+    rounded++;
+    const rel = Math.abs(b - a) / Math.abs(a);
+    if (rel > maxRelError) maxRelError = rel;
+  }
+  return { scales: out, rounded, maxRelError };
+}
