@@ -108,15 +108,27 @@ function decodeIntoUnchecked(
   else for (let i = 0; i < n; i++) out[i] = table[codes[i]];
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 // One monomorphic loop per code array type (V8 keeps typed-array element access fast that way).
 function lookup8(table: Uint32Array, codes: Uint8Array, out: Uint32Array): void {
   const n = codes.length;
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  while (i < n && (codes.byteOffset + i) % 4 !== 0) {
     out[i] = table[codes[i]];
-    out[i + 1] = table[codes[i + 1]];
-    out[i + 2] = table[codes[i + 2]];
-    out[i + 3] = table[codes[i + 3]];
+    i++;
+  }
+  // Four codes per 32-bit load (little-endian: code i is the low byte).
+  const words = (n - i) >>> 2;
+  if (words > 0 && LITTLE_ENDIAN) {
+    const c32 = new Uint32Array(codes.buffer, codes.byteOffset + i, words);
+    for (let w = 0; w < words; w++, i += 4) {
+      const v = c32[w];
+      out[i] = table[v & 0xff];
+      out[i + 1] = table[(v >>> 8) & 0xff];
+      out[i + 2] = table[(v >>> 16) & 0xff];
+      out[i + 3] = table[v >>> 24];
+    }
   }
   for (; i < n; i++) out[i] = table[codes[i]];
 }

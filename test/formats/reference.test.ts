@@ -149,3 +149,21 @@ describe("FP4 packing", () => {
     expect(() => unpackFp4(new Uint8Array(2), 5)).toThrow(/need 3 bytes/);
   });
 });
+
+describe("fast paths at any alignment", () => {
+  it("encodeInto / decodeInto give the same codes and values on unaligned views", async () => {
+    const { encodeInto, decodeInto } = await import("../../src/index.js");
+    const r = rng(9);
+    const n = 1003;
+    const xs = Float32Array.from({ length: n }, () => (r() - 0.5) * 1000);
+    const want = encode("float8_e4m3fn", xs);
+    for (let off = 0; off < 4; off++) {
+      const dst = new Uint8Array(n + 8).subarray(off, off + n);
+      encodeInto("float8_e4m3fn", xs, dst);
+      expect(Array.from(dst)).toEqual(Array.from(want));
+      const vals = new Float32Array(n);
+      decodeInto("float8_e4m3fn", dst, vals);
+      expect(Array.from(vals)).toEqual(Array.from(decode("float8_e4m3fn", want)));
+    }
+  });
+});
