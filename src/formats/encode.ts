@@ -1,9 +1,10 @@
 import { Fp8kitError } from "../errors.js";
 import { encodeScalar } from "./codec.js";
+import { makeBitsEncoder } from "./fast.js";
 import { formatState } from "./format-cache.js";
 import { resolveOptions } from "./options.js";
 import { seededUniform } from "./prng.js";
-import type { ByteFormatName, EncodeOptions, FormatName, WordFormatName } from "./types.js";
+import type { ByteFormatName, EncodeOptions, FormatName, Overflow, WordFormatName } from "./types.js";
 
 export type EncodeInput = Float32Array | Float64Array | readonly number[];
 
@@ -151,4 +152,18 @@ export function describe(x: unknown): string {
   if (x === null) return "null";
   if (typeof x === "object") return (x as object).constructor?.name ?? "object";
   return typeof x;
+}
+
+/**
+ * A single-value encoder that takes a float32 *bit pattern* (e.g. from a Uint32Array view) and
+ * returns the code, with the format's default rounding (RNE; ties away for hifloat8) and the given
+ * overflow policy. For hot loops that fuse encoding with scaling; same results as `encode`.
+ */
+export function float32BitsEncoder(
+  format: FormatName,
+  options?: { overflow?: Overflow },
+): (bits: number) => number {
+  const st = formatState(format);
+  const { overflow } = resolveOptions(st.traits, { overflow: options?.overflow });
+  return makeBitsEncoder(st.traits, st.derived, overflow);
 }

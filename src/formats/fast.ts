@@ -66,8 +66,8 @@ function ieeeParams(t: FormatTraits, d: Derived, overflow: Overflow): IeeeParams
   };
 }
 
-/** One float32 bit pattern -> 8-bit code (small enough for V8 to inline into the loops below). */
-function ieeeCode8(p: IeeeParams, b: number, x: number): number {
+/** One float32 bit pattern -> code (small enough for V8 to inline into the loops below). */
+function ieeeCode(p: IeeeParams, b: number, x: number): number {
   const a = b & 0x7fffffff;
   if (a >= p.minNormalBits) {
     if (a < p.thresholdBits) {
@@ -88,7 +88,7 @@ function ieeeKernel8(p: IeeeParams, src: Uint32Array, srcF: Float32Array, dst: U
   // Head up to a 4-byte boundary of dst, then four codes per 32-bit store (little-endian hosts
   // only; every JS engine in use is), then the tail.
   while (i < n && (dst.byteOffset + i) % 4 !== 0) {
-    dst[i] = ieeeCode8(p, src[i], srcF[i]);
+    dst[i] = ieeeCode(p, src[i], srcF[i]);
     i++;
   }
   const words = (n - i) >>> 2;
@@ -96,34 +96,18 @@ function ieeeKernel8(p: IeeeParams, src: Uint32Array, srcF: Float32Array, dst: U
     const d32 = new Uint32Array(dst.buffer, dst.byteOffset + i, words);
     for (let w = 0; w < words; w++, i += 4) {
       d32[w] =
-        ieeeCode8(p, src[i], srcF[i]) |
-        (ieeeCode8(p, src[i + 1], srcF[i + 1]) << 8) |
-        (ieeeCode8(p, src[i + 2], srcF[i + 2]) << 16) |
-        (ieeeCode8(p, src[i + 3], srcF[i + 3]) << 24);
+        ieeeCode(p, src[i], srcF[i]) |
+        (ieeeCode(p, src[i + 1], srcF[i + 1]) << 8) |
+        (ieeeCode(p, src[i + 2], srcF[i + 2]) << 16) |
+        (ieeeCode(p, src[i + 3], srcF[i + 3]) << 24);
     }
   }
-  for (; i < n; i++) dst[i] = ieeeCode8(p, src[i], srcF[i]);
+  for (; i < n; i++) dst[i] = ieeeCode(p, src[i], srcF[i]);
 }
 
 function ieeeKernel16(p: IeeeParams, src: Uint32Array, srcF: Float32Array, dst: Uint16Array): void {
-  const { shift, half, rebias, minNormalBits, subScale, thresholdBits, signShift, signMask } = p;
-  const { nanPos, nanNeg, ovfPos, ovfNeg } = p;
   const n = src.length;
-  for (let i = 0; i < n; i++) {
-    const b = src[i];
-    const a = b & 0x7fffffff;
-    if (a >= minNormalBits) {
-      if (a < thresholdBits) {
-        dst[i] = (((a + half + ((a >>> shift) & 1)) >>> shift) - rebias) | ((b >>> signShift) & signMask);
-      } else if (a > 0x7f800000) {
-        dst[i] = b >>> 31 ? nanNeg : nanPos;
-      } else {
-        dst[i] = b >>> 31 ? ovfNeg : ovfPos;
-      }
-    } else {
-      dst[i] = (Math.abs(srcF[i]) * subScale + MAGIC - MAGIC) | ((b >>> signShift) & signMask);
-    }
-  }
+  for (let i = 0; i < n; i++) dst[i] = ieeeCode(p, src[i], srcF[i]);
 }
 
 function e8m0Kernel(saturate: boolean, src: Uint32Array, dst: Uint8Array): void {
@@ -180,6 +164,32 @@ function hif8Kernel(
     }
     dst[i] = encodeScalar(t, d, b >>> 31 === 1, Math.abs(srcF[i]), "ties-away", overflow, null);
   }
+}
+
+const scratchF = new Float32Array(1);
+const scratchU = new Uint32Array(scratchF.buffer);
+
+/**
+ * A one-value encoder from float32 bits, for loops that fuse encoding with other work (scaling,
+ * amax) and so cannot hand a whole array to a kernel. Default rounding of the format; same results
+ * as `encode` on a Float32Array.
+ */
+export function makeBitsEncoder(t: FormatTraits, d: Derived, overflow: Overflow): (bits: number) => number {
+  if (t.specials === "e8m0") {
+    if (overflow === "nonfinite") return encodeE8m0Bits;
+    return (b) => (b >= 0x7f000000 && b <= 0x7f800000 ? 0xfe : encodeE8m0Bits(b));
+  }
+  if (t.specials === "tapered") {
+    return (b) => {
+      scratchU[0] = b;
+      return encodeScalar(t, d, b >>> 31 === 1, Math.abs(scratchF[0]), "ties-away", overflow, null);
+    };
+  }
+  const p = ieeeParams(t, d, overflow);
+  return (b) => {
+    scratchU[0] = b;
+    return ieeeCode(p, b, scratchF[0]);
+  };
 }
 
 /** The fast kernel of a format for its default rounding, or null when it has none. */

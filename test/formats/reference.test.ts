@@ -167,3 +167,21 @@ describe("fast paths at any alignment", () => {
     }
   });
 });
+
+describe("float32BitsEncoder", () => {
+  it("matches encode on the vectors' random inputs for every byte format and both overflow policies", async () => {
+    const { float32BitsEncoder, FORMAT_NAMES } = await import("../../src/index.js");
+    const { loadVectors } = await import("./helpers.js");
+    const bits = Uint32Array.from(loadVectors().random_inputs_f32_bits);
+    const xs = new Float32Array(bits.buffer);
+    for (const f of FORMAT_NAMES) {
+      for (const overflow of ["nonfinite", "saturate"] as const) {
+        const enc = float32BitsEncoder(f, { overflow });
+        const want = encode(f, xs, { overflow });
+        for (let i = 0; i < bits.length; i++) {
+          if (enc(bits[i]) !== want[i]) expect.fail(`${f} ${overflow} 0x${bits[i].toString(16)}`);
+        }
+      }
+    }
+  });
+});
