@@ -92,16 +92,20 @@ function decodeIntoUnchecked(
   out: Uint32Array,
 ): void {
   const n = codes.length;
-  if (bits < 8) {
-    const limit = 1 << bits;
+  if (bits < 8 && codes instanceof Uint8Array) {
+    // One pass: look up and collect any bit above the code width, then report the first offender.
+    const mask = ~((1 << bits) - 1) & 0xff;
+    let stray = 0;
     for (let i = 0; i < n; i++) {
-      if (codes[i] >= limit) {
-        throw new Fp8kitError(
-          "invalid-code",
-          `decode(${format}): element ${i} (${codes[i]}) has bits above the ${bits}-bit code`,
-        );
-      }
+      const c = codes[i];
+      stray |= c & mask;
+      out[i] = table[c];
     }
+    if (stray !== 0) throw strayBits(format, bits, codes);
+    return;
+  }
+  if (bits < 8) {
+    for (let i = 0; i < n; i++) if (codes[i] >= 1 << bits) throw strayBits(format, bits, codes);
   }
   if (codes instanceof Uint8Array) lookup8(table, codes, out);
   else if (codes instanceof Uint16Array) lookup16(table, codes, out);
@@ -136,4 +140,13 @@ function lookup8(table: Uint32Array, codes: Uint8Array, out: Uint32Array): void 
 function lookup16(table: Uint32Array, codes: Uint16Array, out: Uint32Array): void {
   const n = codes.length;
   for (let i = 0; i < n; i++) out[i] = table[codes[i]];
+}
+
+function strayBits(format: FormatName, bits: number, codes: ArrayLike<number>): Fp8kitError {
+  let i = 0;
+  while (i < codes.length && codes[i] < 1 << bits) i++;
+  return new Fp8kitError(
+    "invalid-code",
+    `decode(${format}): element ${i} (${codes[i]}) has bits above the ${bits}-bit code`,
+  );
 }

@@ -4,61 +4,103 @@ import { encodeE8m0Bits } from "./float8-e8m0.js";
 import type { FormatTraits, Overflow } from "./types.js";
 
 /**
- * Float32 -> format kernels working on the float32 bit patterns, for the format's default rounding
- * (RNE; ties away for HiFloat8). They are the fast path of `encode` and must agree bit for bit with
- * `encodeScalar`, the specification path (the tests run both over the reference vectors and over
- * every code).
+ * Fast float32 -> code paths for a format's default rounding (RNE; ties away for HiFloat8). They
+ * must agree bit for bit with `encodeScalar`, the specification path; the tests run both over the
+ * reference vectors, every code and random inputs.
  *
- * Normal results: add the rounding bias to the float32 bits (a carry ripples into the exponent,
- * which is exactly IEEE rounding), shift away the dropped mantissa bits and rebias the exponent.
- * Subnormal results: the magnitude times 2^-(quantum exponent) is exact in float64; adding and
- * subtracting 1.5*2^52 rounds it to an integer with ties to even.
+ * Byte formats (at most 3 mantissa bits): one table lookup per value. Key = the float32's top 13
+ * bits (sign, exponent, 4 mantissa bits) and one "sticky" bit saying whether any of the 19 lower
+ * bits is set. Every rounding boundary of these formats (midpoints between neighbours, the
+ * overflow threshold, ml_dtypes' E8M0 subnormal rule, HiF8's power-of-two denormals) is a float32
+ * whose low 19 bits are zero, so all inputs that share a key round alike, and the 16384-entry table
+ * is filled by running `encodeScalar` on one representative per key. The loop is branch-free, which
+ * matters on real data where signs and binades change at random.
  *
- * Each loop is a separate top-level function used with one array type only, so V8 keeps its
- * element accesses monomorphic; per-format constants arrive as arguments.
+ * 16-bit formats: add the rounding bias to the float32 bits (a carry ripples into the exponent,
+ * which is exactly IEEE rounding), shift and rebias; subnormal results go through float64, where
+ * adding and subtracting 1.5*2^52 rounds to an integer with ties to even.
  */
 export type Kernel = (src: Uint32Array, srcF: Float32Array, dst: Uint8Array | Uint16Array) => void;
 
-const MAGIC = 6755399441055744; // 1.5 * 2^52
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const MAGIC = 6755399441055744; // 1.5 * 2^52
+const scratchF = new Float32Array(1);
+const scratchU = new Uint32Array(scratchF.buffer);
 
-function f32Bits(x: number): number {
-  return new Uint32Array(new Float32Array([x]).buffer)[0];
+/** Key of a float32 bit pattern in a byte format's encode table. */
+export function tableKey(b: number): number {
+  return ((b >>> 19) << 1) | (((b & 0x7ffff) + 0x7ffff) >>> 19);
 }
 
-/** Constants of the IEEE-like kernels, derived once per format and overflow policy. */
-interface IeeeParams {
+/** The 16384-entry encode table of a byte format (see the file comment). */
+export function buildEncodeTable(t: FormatTraits, d: Derived, overflow: Overflow): Uint8Array {
+  const table = new Uint8Array(1 << 14);
+  for (let key = 0; key < table.length; key++) {
+    const b = (((key >>> 1) << 19) | (key & 1)) >>> 0; // smallest pattern with this key
+    if (t.specials === "e8m0") {
+      // ml_dtypes rounds E8M0 from the float32 bits (see encodeE8m0Bits); clamp-then-cast for saturate.
+      table[key] = overflow === "saturate" && b >= 0x7f000000 && b <= 0x7f800000 ? 0xfe : encodeE8m0Bits(b);
+      continue;
+    }
+    scratchU[0] = b;
+    table[key] = encodeScalar(t, d, b >>> 31 === 1, Math.abs(scratchF[0]), t.defaultRounding, overflow, null);
+  }
+  return table;
+}
+
+function tableKernel(table: Uint8Array, src: Uint32Array, dst: Uint8Array): void {
+  const n = src.length;
+  let i = 0;
+  // Head up to a 4-byte boundary of dst, then four codes per 32-bit store, then the tail.
+  while (i < n && (dst.byteOffset + i) % 4 !== 0) {
+    dst[i] = table[tableKey(src[i])];
+    i++;
+  }
+  const words = (n - i) >>> 2;
+  if (words > 0 && LITTLE_ENDIAN) {
+    const d32 = new Uint32Array(dst.buffer, dst.byteOffset + i, words);
+    for (let w = 0; w < words; w++, i += 4) {
+      const b0 = src[i];
+      const b1 = src[i + 1];
+      const b2 = src[i + 2];
+      const b3 = src[i + 3];
+      d32[w] =
+        table[((b0 >>> 19) << 1) | (((b0 & 0x7ffff) + 0x7ffff) >>> 19)] |
+        (table[((b1 >>> 19) << 1) | (((b1 & 0x7ffff) + 0x7ffff) >>> 19)] << 8) |
+        (table[((b2 >>> 19) << 1) | (((b2 & 0x7ffff) + 0x7ffff) >>> 19)] << 16) |
+        (table[((b3 >>> 19) << 1) | (((b3 & 0x7ffff) + 0x7ffff) >>> 19)] << 24);
+    }
+  }
+  for (; i < n; i++) dst[i] = table[tableKey(src[i])];
+}
+
+/** Constants of the 16-bit kernel, derived once per format and overflow policy. */
+interface WordParams {
   shift: number;
   half: number;
   rebias: number;
   minNormalBits: number;
   subScale: number;
   thresholdBits: number;
-  signShift: number;
-  signMask: number;
-  noNegZero: boolean;
   nanPos: number;
   nanNeg: number;
   ovfPos: number;
   ovfNeg: number;
 }
 
-function ieeeParams(t: FormatTraits, d: Derived, overflow: Overflow): IeeeParams {
+function wordParams(t: FormatTraits, d: Derived, overflow: Overflow): WordParams {
   const M = t.mantissaBits;
   const shift = 23 - M;
-  // Overflow threshold: max + half an ulp of the top binade. At the tie itself, RNE keeps max
-  // when max's mantissa is even (float8_e4m3fn: 464 -> 448) and overflows when it is odd.
-  const ulpTop = 2 ** (d.emax - M);
+  // Overflow threshold: max + half an ulp of the top binade; both 16-bit formats have an odd max
+  // mantissa, so the tie itself overflows.
+  scratchF[0] = d.max + 2 ** (d.emax - M) / 2;
   return {
     shift,
     half: (1 << (shift - 1)) - 1,
     rebias: (127 - t.bias) << M,
     minNormalBits: (d.emin + 127) << 23,
     subScale: 2 ** (M - d.emin),
-    thresholdBits: f32Bits(d.max + ulpTop / 2) + ((d.maxCode & 1) === 0 ? 1 : 0),
-    signShift: 32 - t.bits,
-    signMask: d.signBit,
-    noNegZero: t.specials === "fnuz",
+    thresholdBits: scratchU[0],
     nanPos: nanCode(t, d, false),
     nanNeg: nanCode(t, d, true),
     ovfPos: overflow === "saturate" ? d.maxCode : overflowCode(t, d, false),
@@ -66,142 +108,44 @@ function ieeeParams(t: FormatTraits, d: Derived, overflow: Overflow): IeeeParams
   };
 }
 
-/** One float32 bit pattern -> code (small enough for V8 to inline into the loops below). */
-function ieeeCode(p: IeeeParams, b: number, x: number): number {
+function wordCode(p: WordParams, b: number, x: number): number {
   const a = b & 0x7fffffff;
+  const sign = (b >>> 16) & 0x8000;
   if (a >= p.minNormalBits) {
-    if (a < p.thresholdBits) {
-      return (
-        (((a + p.half + ((a >>> p.shift) & 1)) >>> p.shift) - p.rebias) | ((b >>> p.signShift) & p.signMask)
-      );
-    }
-    if (a > 0x7f800000) return b >>> 31 ? p.nanNeg : p.nanPos;
-    return b >>> 31 ? p.ovfNeg : p.ovfPos;
+    if (a < p.thresholdBits) return (((a + p.half + ((a >>> p.shift) & 1)) >>> p.shift) - p.rebias) | sign;
+    if (a > 0x7f800000) return sign ? p.nanNeg : p.nanPos;
+    return sign ? p.ovfNeg : p.ovfPos;
   }
-  const code = Math.abs(x) * p.subScale + MAGIC - MAGIC;
-  return code === 0 && p.noNegZero ? 0 : code | ((b >>> p.signShift) & p.signMask);
+  return (Math.abs(x) * p.subScale + MAGIC - MAGIC) | sign;
 }
 
-function ieeeKernel8(p: IeeeParams, src: Uint32Array, srcF: Float32Array, dst: Uint8Array): void {
+function wordKernel(p: WordParams, src: Uint32Array, srcF: Float32Array, dst: Uint16Array): void {
   const n = src.length;
-  let i = 0;
-  // Head up to a 4-byte boundary of dst, then four codes per 32-bit store (little-endian hosts
-  // only; every JS engine in use is), then the tail.
-  while (i < n && (dst.byteOffset + i) % 4 !== 0) {
-    dst[i] = ieeeCode(p, src[i], srcF[i]);
-    i++;
-  }
-  const words = (n - i) >>> 2;
-  if (words > 0 && LITTLE_ENDIAN) {
-    const d32 = new Uint32Array(dst.buffer, dst.byteOffset + i, words);
-    for (let w = 0; w < words; w++, i += 4) {
-      d32[w] =
-        ieeeCode(p, src[i], srcF[i]) |
-        (ieeeCode(p, src[i + 1], srcF[i + 1]) << 8) |
-        (ieeeCode(p, src[i + 2], srcF[i + 2]) << 16) |
-        (ieeeCode(p, src[i + 3], srcF[i + 3]) << 24);
-    }
-  }
-  for (; i < n; i++) dst[i] = ieeeCode(p, src[i], srcF[i]);
+  for (let i = 0; i < n; i++) dst[i] = wordCode(p, src[i], srcF[i]);
 }
 
-function ieeeKernel16(p: IeeeParams, src: Uint32Array, srcF: Float32Array, dst: Uint16Array): void {
-  const n = src.length;
-  for (let i = 0; i < n; i++) dst[i] = ieeeCode(p, src[i], srcF[i]);
-}
-
-function e8m0Kernel(saturate: boolean, src: Uint32Array, dst: Uint8Array): void {
-  const n = src.length;
-  if (saturate) {
-    // clamp-then-cast: positive values >= 2^127 (Inf included) clamp to 2^127 = 0xFE.
-    for (let i = 0; i < n; i++) {
-      const b = src[i];
-      dst[i] = b >= 0x7f000000 && b <= 0x7f800000 ? 0xfe : encodeE8m0Bits(b);
-    }
-    return;
+/** The array kernel of a format for its default rounding. */
+export function makeKernel(t: FormatTraits, d: Derived, overflow: Overflow): Kernel {
+  if (t.bits === 16) {
+    const p = wordParams(t, d, overflow);
+    return (src, f, dst) => wordKernel(p, src, f, dst as Uint16Array);
   }
-  for (let i = 0; i < n; i++) dst[i] = encodeE8m0Bits(src[i]);
+  const table = buildEncodeTable(t, d, overflow);
+  return (src, _f, dst) => tableKernel(table, src, dst as Uint8Array);
 }
 
 /**
- * HiFloat8, ties away from zero: adding half an ulp of the value's own binade to the float32 bits
- * and truncating is round-half-away; a carry lands in the next binade with a zero mantissa, which
- * is correct whatever that binade's mantissa width. `HIF8_BASE[e+15]` and `HIF8_MB[e+15]` give the
- * code of 2^e and its mantissa width; denormals and overflow take the scalar path.
- */
-const HIF8_MB = new Int32Array(31);
-const HIF8_BASE = new Int32Array(31);
-
-function hif8Kernel(
-  t: FormatTraits,
-  d: Derived,
-  overflow: Overflow,
-  src: Uint32Array,
-  srcF: Float32Array,
-  dst: Uint8Array,
-): void {
-  if (HIF8_MB[0] === 0) {
-    for (let e = -15; e <= 15; e++) {
-      const a = Math.abs(e);
-      HIF8_MB[e + 15] = a <= 3 ? 3 : a <= 7 ? 2 : 1;
-      HIF8_BASE[e + 15] = encodeScalar(t, d, false, 2 ** e, "ties-away", "nonfinite", null);
-    }
-  }
-  const n = src.length;
-  for (let i = 0; i < n; i++) {
-    const b = src[i];
-    const a = b & 0x7fffffff;
-    const e = (a >>> 23) - 127;
-    if (e >= -15 && e <= 15) {
-      const mb = HIF8_MB[e + 15];
-      const r = a + (1 << (22 - mb));
-      const e2 = (r >>> 23) - 127;
-      const mant = (r & 0x7fffff) >>> (23 - mb);
-      if (e2 <= 15 && !(e2 === 15 && mant !== 0)) {
-        dst[i] = HIF8_BASE[e2 + 15] | mant | ((b >>> 24) & 0x80);
-        continue;
-      }
-    }
-    dst[i] = encodeScalar(t, d, b >>> 31 === 1, Math.abs(srcF[i]), "ties-away", overflow, null);
-  }
-}
-
-const scratchF = new Float32Array(1);
-const scratchU = new Uint32Array(scratchF.buffer);
-
-/**
- * A one-value encoder from float32 bits, for loops that fuse encoding with other work (scaling,
- * amax) and so cannot hand a whole array to a kernel. Default rounding of the format; same results
- * as `encode` on a Float32Array.
+ * A one-value encoder that takes float32 bits, for loops that fuse encoding with other work
+ * (scaling, amax). Same results as the array kernel.
  */
 export function makeBitsEncoder(t: FormatTraits, d: Derived, overflow: Overflow): (bits: number) => number {
-  if (t.specials === "e8m0") {
-    if (overflow === "nonfinite") return encodeE8m0Bits;
-    return (b) => (b >= 0x7f000000 && b <= 0x7f800000 ? 0xfe : encodeE8m0Bits(b));
-  }
-  if (t.specials === "tapered") {
+  if (t.bits === 16) {
+    const p = wordParams(t, d, overflow);
     return (b) => {
       scratchU[0] = b;
-      return encodeScalar(t, d, b >>> 31 === 1, Math.abs(scratchF[0]), "ties-away", overflow, null);
+      return wordCode(p, b, scratchF[0]);
     };
   }
-  const p = ieeeParams(t, d, overflow);
-  return (b) => {
-    scratchU[0] = b;
-    return ieeeCode(p, b, scratchF[0]);
-  };
-}
-
-/** The fast kernel of a format for its default rounding, or null when it has none. */
-export function makeKernel(t: FormatTraits, d: Derived, overflow: Overflow): Kernel | null {
-  if (t.specials === "e8m0") {
-    const saturate = overflow === "saturate";
-    return (src, _f, dst) => e8m0Kernel(saturate, src, dst as Uint8Array);
-  }
-  if (t.specials === "tapered") {
-    return (src, f, dst) => hif8Kernel(t, d, overflow, src, f, dst as Uint8Array);
-  }
-  const p = ieeeParams(t, d, overflow);
-  if (t.bits === 16) return (src, f, dst) => ieeeKernel16(p, src, f, dst as Uint16Array);
-  return (src, f, dst) => ieeeKernel8(p, src, f, dst as Uint8Array);
+  const table = buildEncodeTable(t, d, overflow);
+  return (b) => table[tableKey(b)];
 }

@@ -9,7 +9,7 @@ export interface FormatState {
   readonly derived: Derived;
   /** float32 bit patterns of every code (256 entries, or 65536 for 16-bit formats). */
   readonly tableBits: Uint32Array;
-  readonly kernels: Record<Overflow, Kernel | null>;
+  readonly kernels: Record<Overflow, Kernel>;
 }
 
 const cache = new Map<FormatName, FormatState>();
