@@ -4,5 +4,6 @@
  */
 export { Fp8kitError, isFp8kitError } from "./errors.js";
 export * from "./formats/index.js";
-export * from "./safetensors/index.js";
 export * from "./quant/index.js";
+export * from "./report/index.js";
+export * from "./safetensors/index.js";

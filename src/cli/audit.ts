@@ -1,8 +1,119 @@
-// Placeholder until the audit command lands (owned by its engineer; replace this file).
+import { parseArgs } from "node:util";
 import { Fp8kitError } from "../errors.js";
+import type { AuditResult } from "../report/index.js";
+import { auditPath } from "../report/node.js";
+import { formatPercent, formatTable } from "../report/text-format.js";
+import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
 
-export const summary = "(not yet available)";
+export const summary = "UE8M0 audit: power-of-two scales and the error of Blackwell's requantization";
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new Fp8kitError("not-implemented", "fp8kit audit is not available in this build");
+const HELP = `usage: fp8kit audit <path> [options]
+
+For every scale tensor: are all values exact powers of two (by mantissa bits)? For block-FP8
+E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule adds
+(sf = 2^ceil(log2(max(amax,1e-4)/448)) per block, E4M3 RNE saturating), per tensor and overall.
+
+options:
+  --sample N      audit N random blocks per tensor (seeded) with a 95% bootstrap interval
+  --seed S        seed for --sample (default 0)
+  --threads N     worker threads measuring tensors (default: cores - 1, at most 8; 1 = none)
+  --filter GLOB   only weights matching GLOB (repeatable)
+  --all           print every tensor (default: the 30 with the largest error, and all exceptions)
+  --json          print the result as JSON (schema fp8kit.audit/1, see docs/REPORT.md)
+  -h, --help      this help
+
+exit status: 0; 1 when config.json declares UE8M0 scales but some are not powers of two`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      sample: { type: "string" },
+      seed: { type: "string" },
+      threads: { type: "string" },
+      filter: { type: "string", multiple: true },
+      all: { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new Fp8kitError("usage", `audit takes one <path>\n\n${HELP}`);
+  const int = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new Fp8kitError("usage", `--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const path = positionals[0];
+  const r = await auditPath(path, {
+    threads: int("threads", values.threads),
+    sample: int("sample", values.sample),
+    seed: int("seed", values.seed),
+    filter: values.filter ?? [],
+    path,
+  });
+  if (values.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else process.stdout.write(`${printAudit(r, values.all === true)}\n`);
+  return r.layout.scaleFmt === "ue8m0" && !r.summary.allPowerOfTwo ? EXIT_FINDINGS : EXIT_OK;
+}
+
+const err = (x: number | undefined) => (x === undefined ? "-" : formatPercent(x));
+
+function printAudit(r: AuditResult, all: boolean): string {
+  const out: string[] = [`checkpoint: ${r.path}`, `layout: ${r.layout.label}`, `rule: ${r.rule}`];
+  if (r.sample)
+    out.push(`mode: sample, ${r.sample.blocksPerTensor} blocks per tensor (seed ${r.sample.seed})`);
+  const sorted = [...r.tensors].sort(
+    (a, b) => (b.requant?.relFrobenius ?? -1) - (a.requant?.relFrobenius ?? -1),
+  );
+  const shown = all ? r.tensors : sorted.slice(0, 30);
+  const rows = [["weight", "scales", "not 2^k", "rel. error", "SQNR", "max abs err", "blocks changed"]];
+  for (const t of shown) {
+    const q = t.requant;
+    const ci = q?.interval ? ` [${formatPercent(q.interval.low)}, ${formatPercent(q.interval.high)}]` : "";
+    rows.push([
+      t.data,
+      String(t.scales.count),
+      String(t.scales.nonPowerOfTwo),
+      q ? `${err(q.relFrobenius)}${ci}` : "n/a",
+      q ? (q.sqnrDb === null ? "exact" : `${q.sqnrDb.toFixed(1)} dB`) : "-",
+      q ? q.maxAbsError.toPrecision(3) : "-",
+      q ? `${q.changedBlocks}/${q.blocks}` : "-",
+    ]);
+  }
+  out.push("", formatTable(rows, [1, 2, 4, 5, 6]));
+  if (shown.length < r.tensors.length)
+    out.push(`(${shown.length} of ${r.tensors.length} tensors, largest error first; --all for every one)`);
+  const exc = r.tensors.filter((t) => t.scales.nonPowerOfTwo > 0);
+  if (exc.length > 0) {
+    out.push("", `scales that are not powers of two (${exc.length} tensors):`);
+    for (const t of exc) {
+      const ex = t.scales.exceptions
+        .slice(0, 3)
+        .map((e) => `#${e.index} ${e.value.toPrecision(6)} (mantissa ${e.mantissa.toPrecision(6)})`)
+        .join(", ");
+      out.push(`  ${t.scale}: ${t.scales.nonPowerOfTwo} of ${t.scales.count}; e.g. ${ex}`);
+    }
+  }
+  const s = r.summary;
+  out.push(
+    "",
+    `summary: ${s.scales} scales in ${s.scaleTensors} tensors, ${s.nonPowerOfTwoScales} not powers of two (${s.nonPowerOfTwoTensors} tensors)`,
+  );
+  if (s.requant) {
+    const q = s.requant;
+    const ci = q.interval
+      ? ` (95% interval ${formatPercent(q.interval.low)} .. ${formatPercent(q.interval.high)})`
+      : "";
+    out.push(
+      `UE8M0 requantization over ${q.tensors} tensors: relative error ${formatPercent(q.relFrobenius)}${ci}, SQNR ${q.sqnrDb === null ? "exact" : `${q.sqnrDb.toFixed(1)} dB`}, max abs error ${q.maxAbsError.toPrecision(3)}, ${q.changedBlocks} of ${q.blocks} blocks change scale`,
+    );
+  }
+  return out.join("\n");
 }

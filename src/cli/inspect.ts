@@ -1,8 +1,110 @@
-// Placeholder until the inspect command lands (owned by its engineer; replace this file).
+import { parseArgs } from "node:util";
 import { Fp8kitError } from "../errors.js";
+import { type InspectResult, inspectCheckpoint, targetLabel } from "../report/index.js";
+import { NodeCheckpointDir } from "../report/node.js";
+import { formatBytes, formatCount, formatTable } from "../report/text-format.js";
+import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
 
-export const summary = "(not yet available)";
+export const summary = "describe a checkpoint from its headers: layout, sizes, compatibility, TP splits";
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new Fp8kitError("not-implemented", "fp8kit inspect is not available in this build");
+const HELP = `usage: fp8kit inspect <path> [options]
+
+Reads config.json, the index and the shard headers (never tensor data).
+
+options:
+  --filter GLOB   only tensors matching GLOB in the table (repeatable; * stops at dots, ** does not)
+  --all           print every tensor (default: the first 40 unless --filter is given)
+  --json          print the result as JSON (schema fp8kit.inspect/1, see docs/REPORT.md)
+  -h, --help      this help`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      filter: { type: "string", multiple: true },
+      all: { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new Fp8kitError("usage", `inspect takes one <path>\n\n${HELP}`);
+  const path = positionals[0];
+  const dir = await NodeCheckpointDir.open(path);
+  const r = await inspectCheckpoint(dir, { filter: values.filter ?? [], path });
+  if (values.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else process.stdout.write(`${printInspect(r, values.all === true || (values.filter ?? []).length > 0)}\n`);
+  return r.problems.some((p) => p.severity === "error") ? EXIT_FINDINGS : EXIT_OK;
+}
+
+function printInspect(r: InspectResult, all: boolean): string {
+  const a = r.architecture;
+  const out: string[] = [`checkpoint: ${r.path}`];
+  const arch = [
+    `${a.architectures.join(", ") || "unknown architecture"}${a.modelType ? ` (${a.modelType})` : ""}`,
+    a.hiddenSize ? `hidden ${a.hiddenSize}` : "",
+    a.numLayers ? `${a.numLayers} layers` : "",
+    a.numAttentionHeads ? `${a.numAttentionHeads} heads` : "",
+    a.vocabSize ? `vocab ${a.vocabSize}` : "",
+    a.numExperts
+      ? `MoE ${a.numExperts} experts${a.numExpertsPerToken ? ` (${a.numExpertsPerToken} per token)` : ""}`
+      : "",
+  ].filter(Boolean);
+  out.push(`architecture: ${arch.join(", ")}`);
+  out.push(
+    `parameters: ${formatCount(r.sizes.parameters)} (${formatCount(r.sizes.scaleElements)} scale elements not counted)`,
+  );
+  out.push(`tensors: ${r.sizes.tensors} in ${r.shards} shards, ${formatBytes(r.sizes.tensorBytes)}`);
+  out.push(
+    `bytes by dtype: ${r.sizes.bytesByDtype.map((d) => `${d.dtype} ${formatBytes(d.bytes)} (${d.tensors})`).join(", ")}`,
+  );
+  const l = r.layout;
+  out.push(`layout: ${l.label}${l.declared ? ` [declared: ${l.declared}]` : ""}`);
+  if (l.quantizedWeights > 0) {
+    const sd = Object.entries(l.scaleDtypes)
+      .map(([k, v]) => `${k} x${v}`)
+      .join(", ");
+    const bl = Object.entries(l.blocks)
+      .map(([k, v]) => `${k} x${v}`)
+      .join(", ");
+    out.push(`  ${l.quantizedWeights} quantized weights; scale storage ${sd}; blocks ${bl}`);
+  }
+  out.push("", "compatibility:");
+  const rows = [["target", "status", "tensors", "why"]];
+  for (const c of r.compatibility) rows.push([targetLabel(c.target), c.status, String(c.tensors), c.reason]);
+  out.push(formatTable(rows, [2]).replace(/^/gm, "  "));
+  const cmds = [...new Set(r.compatibility.filter((c) => c.command).map((c) => c.command as string))];
+  for (const c of cmds) out.push(`  -> ${c}`);
+  out.push("", "tensor parallel (SGLang block rule: each TP partition divisible by the block):");
+  for (const t of r.tensorParallel) {
+    if (t.ok) out.push(`  tp=${t.tp}: ok (${t.checked} split weights checked)`);
+    else {
+      out.push(`  tp=${t.tp}: ${t.problems.length} of ${t.checked} weights do not split cleanly`);
+      for (const p of t.problems.slice(0, 5)) {
+        out.push(
+          `    ${p.tensor}: ${p.style}-parallel dim ${p.dim} = ${p.size}, /${t.tp} = ${p.partition} ${p.reason === "uneven" ? "(does not divide)" : `(not a multiple of block ${p.block})`}`,
+        );
+      }
+      if (t.problems.length > 5) out.push(`    ... and ${t.problems.length - 5} more (see --json)`);
+    }
+  }
+  const shown = all ? r.tensors : r.tensors.slice(0, 40);
+  out.push(
+    "",
+    `tensors${shown.length < r.tensors.length ? ` (first ${shown.length} of ${r.tensors.length}; --all or --filter for more)` : ""}:`,
+  );
+  const trows = [["name", "dtype", "shape", "bytes", "role"]];
+  for (const t of shown)
+    trows.push([t.name, t.dtype, `[${t.shape.join(", ")}]`, formatBytes(t.bytes), t.role]);
+  out.push(formatTable(trows, [3]).replace(/^/gm, "  "));
+  if (r.problems.length > 0) {
+    out.push("", `problems (${r.problems.length}; run fp8kit lint for the full check):`);
+    for (const p of r.problems)
+      out.push(`  ${p.severity} ${p.file}${p.tensor ? ` ${p.tensor}` : ""}: ${p.message}`);
+  }
+  return out.join("\n");
 }

@@ -24,7 +24,10 @@ describe("package exports", () => {
   it("the package version and the CLI's agree", () => {
     const pkg = JSON.parse(readFileSync(`${root}/package.json`, "utf8")) as { version: string };
     expect(VERSION).toBe(pkg.version);
-    const out = execFileSync(process.execPath, ["dist/cli/main.js", "--version"], { cwd: root, encoding: "utf8" });
+    const out = execFileSync(process.execPath, ["dist/cli/main.js", "--version"], {
+      cwd: root,
+      encoding: "utf8",
+    });
     expect(out.trim()).toBe(pkg.version);
   });
 
@@ -32,7 +35,11 @@ describe("package exports", () => {
     let stderr = "";
     let status = 0;
     try {
-      execFileSync(process.execPath, ["dist/cli/main.js", "frobnicate"], { cwd: root, encoding: "utf8", stdio: "pipe" });
+      execFileSync(process.execPath, ["dist/cli/main.js", "frobnicate"], {
+        cwd: root,
+        encoding: "utf8",
+        stdio: "pipe",
+      });
     } catch (e) {
       const err = e as { stderr: string; status: number };
       stderr = err.stderr;

@@ -1,0 +1,42 @@
+/**
+ * The checkpoint layer: layouts of real stacks (DeepSeek/HF block FP8, compressed-tensors FP8
+ * block / MXFP8 / MXFP4, gpt-oss MXFP4), detection from config.json + tensor headers, tensor
+ * selection presets and config.json rewriting. Browser-safe, no file I/O.
+ *
+ * - `detectLayout(config | null, tensors) -> DetectedLayout` (detect.ts)
+ * - `selectTensors(tensors, { preset, include, exclude, config }) -> TensorSelection` (select.ts)
+ * - `rewriteConfig(config, target)`, `parseConfigJson(text, file)`, `quantizationConfigFor(target)` (config.ts)
+ * - `matchGlob(name, glob)` (glob.ts)
+ */
+export {
+  type ConfigTarget,
+  type DenseDtype,
+  formatConfigJson,
+  parseConfigJson,
+  quantizationConfigFor,
+  rewriteConfig,
+} from "./config.js";
+export { detectLayout, expectedScaleShape, MX_GROUP, quantizationConfig } from "./detect.js";
+export { CheckpointError } from "./errors.js";
+export { globToRegExp, matchAny, matchGlob } from "./glob.js";
+export {
+  isQuantizedConfig,
+  PRESET_NAMES as SELECTION_PRESETS,
+  type PresetName as SelectionPreset,
+  presetChoice,
+  presetFor,
+  type SelectOptions,
+  selectTensors,
+  type TensorChoice,
+  type TensorSelection,
+} from "./select.js";
+export type {
+  DetectedLayout,
+  ElementFormat,
+  LayoutKind,
+  LayoutProblem,
+  QuantizedWeight,
+  ScaleFormat,
+  ScaleStorage as WeightScaleStorage,
+  TensorEntry,
+} from "./types.js";

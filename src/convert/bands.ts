@@ -1,0 +1,60 @@
+/**
+ * Splitting a converted tensor into bands of whole block rows: the unit of work of the pool and of
+ * `--verify`. A band is contiguous in the input and in the output (C order), and so are its scale rows.
+ */
+import { blockOf, rowBytes, scaleBytes } from "./kernels.js";
+import type { TensorOp } from "./plan.js";
+
+/** Elements per band (16 MB of float32 values in flight per band). */
+export const BAND_ELEMENTS = 1 << 22;
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
+
+/** A band of rows of one op: where its bytes come from and go to. */
+export interface Band {
+  rows: number;
+  inData: [number, number];
+  inScale: [number, number] | null;
+  outData: number;
+  outScale: number | null;
+}
+
+/** Split a transform op into bands of whole block rows (see kernels.ts). */
+export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: number; bands: Band[] } {
+  const src = op.source!;
+  const tgt = op.target!;
+  const shape = op.shape;
+  const cols = shape[shape.length - 1];
+  const total = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  const [sbr, sbc] = blockOf(src);
+  const [tbr, tbc] = blockOf(tgt);
+  const unit = lcm(sbr, tbr);
+  const R = unit === 1 || shape.length < 2 ? total : shape[shape.length - 2];
+  const B = total / R;
+  const bandRows = Math.max(unit, Math.floor(bandElements / Math.max(1, cols) / unit) * unit);
+  const sRow = rowBytes(src, cols);
+  const tRow = rowBytes(tgt, cols);
+  const sSC = Math.ceil(cols / sbc) * scaleBytes(src);
+  const tSC = Math.ceil(cols / tbc) * scaleBytes(tgt);
+  const sSR = Math.ceil(R / sbr);
+  const tSR = Math.ceil(R / tbr);
+  const bands: Band[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let r0 = 0; r0 < R; r0 += bandRows) {
+      const rows = Math.min(bandRows, R - r0);
+      const row = b * R + r0;
+      const band: Band = {
+        rows,
+        inData: [row * sRow, rows * sRow],
+        inScale: null,
+        outData: row * tRow,
+        outScale: null,
+      };
+      if (src.kind === "block") band.inScale = [(b * sSR + r0 / sbr) * sSC, Math.ceil(rows / sbr) * sSC];
+      if (tgt.kind !== "plain") band.outScale = (b * tSR + r0 / tbr) * tSC;
+      bands.push(band);
+    }
+  }
+  return { cols, bands };
+}

@@ -1,0 +1,100 @@
+/**
+ * The job journal `.fp8kit-job.json` and per-shard completion markers `.fp8kit-done/<shard>.json`
+ * in the output directory. The journal records the job (options, input fingerprint, planned
+ * shards); its `jobId` is a hash of exactly that, so a restarted or parallel (`--part`) run can tell
+ * "the same job, unfinished" from anything else. A marker is written (atomically) only after its
+ * shard was fsynced and renamed into place, and records the shard's size and per-tensor error
+ * statistics; one file per shard means parts on different machines never write the same file.
+ * Both disappear when the job is finalized.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import type { ErrorStats } from "./kernels.js";
+import type { OpAction, ResolvedOptions } from "./plan.js";
+
+export const JOURNAL_FILE = ".fp8kit-job.json";
+export const MARKER_DIR = ".fp8kit-done";
+
+export interface InputFile {
+  name: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface Journal {
+  tool: "fp8kit-convert";
+  version: 1;
+  jobId: string;
+  options: ResolvedOptions;
+  input: { files: InputFile[] };
+  shards: { fileName: string; fileSize: number }[];
+}
+
+export interface TensorReport {
+  name: string;
+  output: string;
+  action: OpAction;
+  stats: ErrorStats | null;
+}
+
+export interface ShardMarker {
+  jobId: string;
+  fileName: string;
+  fileSize: number;
+  tensors: TensorReport[];
+}
+
+/** Build the journal (the jobId hashes options, input files and planned shards). */
+export function makeJournal(
+  options: ResolvedOptions,
+  files: InputFile[],
+  shards: { fileName: string; fileSize: number }[],
+): Journal {
+  const body = JSON.stringify({ options, files, shards });
+  const jobId = createHash("sha256").update(body).digest("hex").slice(0, 32);
+  return { tool: "fp8kit-convert", version: 1, jobId, options, input: { files }, shards };
+}
+
+/** Write a text file atomically (temp file in the same directory, fsync, rename). */
+export async function writeFileAtomic(path: string, text: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const h = await open(tmp, "w");
+  try {
+    await h.writeFile(text);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await rename(tmp, path);
+}
+
+export async function readJournal(dir: string): Promise<Journal | null> {
+  try {
+    const j = JSON.parse(await readFile(join(dir, JOURNAL_FILE), "utf8")) as Journal;
+    return j && j.tool === "fp8kit-convert" && typeof j.jobId === "string" ? j : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeJournal(dir: string, j: Journal): Promise<void> {
+  await writeFileAtomic(join(dir, JOURNAL_FILE), `${JSON.stringify(j, null, 2)}\n`);
+}
+
+export async function readMarker(dir: string, fileName: string): Promise<ShardMarker | null> {
+  try {
+    return JSON.parse(await readFile(join(dir, MARKER_DIR, `${fileName}.json`), "utf8")) as ShardMarker;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeMarker(dir: string, m: ShardMarker): Promise<void> {
+  await mkdir(join(dir, MARKER_DIR), { recursive: true });
+  await writeFileAtomic(join(dir, MARKER_DIR, `${m.fileName}.json`), JSON.stringify(m));
+}
+
+export async function removeQuiet(path: string): Promise<void> {
+  await unlink(path).catch(() => {});
+}

@@ -1,0 +1,75 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { AuditKernel, TensorJob, TensorJobResult } from "./audit-kernel.js";
+
+/** A pool of worker threads running `measureTensor`, and how many tensors to keep in flight. */
+export interface AuditPool {
+  kernel: AuditKernel;
+  concurrency: number;
+  close(): Promise<void>;
+}
+
+/** Default worker count: the cores less one for reading, at most 8. */
+export function defaultAuditThreads(): number {
+  return Math.max(1, Math.min(8, availableParallelism() - 1));
+}
+
+/**
+ * Starts `threads` workers. Tensor bytes are moved to a worker (transferred, not copied) when they
+ * own their whole buffer. From source (`.ts`, under tsx or vitest) the workers load the TypeScript
+ * worker through tsx; from the build they load the compiled `.js`.
+ */
+export function createAuditPool(threads = defaultAuditThreads()): AuditPool {
+  const fromSource = import.meta.url.endsWith(".ts");
+  const url = new URL(fromSource ? "./audit-worker-node.ts" : "./audit-worker-node.js", import.meta.url);
+  // From source, a worker registers tsx's loader before importing the TypeScript worker module.
+  const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+  const workers = Array.from({ length: threads }, () =>
+    fromSource ? new Worker(boot, { eval: true }) : new Worker(url),
+  );
+  const idle = [...workers];
+  const waiting: ((w: Worker) => void)[] = [];
+  let next = 0;
+  const pending = new Map<number, { resolve: (r: TensorJobResult) => void; reject: (e: unknown) => void }>();
+  for (const w of workers) {
+    w.on("message", (m: { id: number; r: TensorJobResult }) => {
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      p?.resolve(m.r);
+      const take = waiting.shift();
+      if (take) take(w);
+      else idle.push(w);
+    });
+    w.on("error", (e) => {
+      for (const p of pending.values()) p.reject(e);
+      pending.clear();
+    });
+  }
+  const acquire = () =>
+    new Promise<Worker>((resolve) => {
+      const w = idle.pop();
+      if (w) resolve(w);
+      else waiting.push(resolve);
+    });
+  const owns = (a: Uint8Array | Float32Array) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
+  const kernel: AuditKernel = async (job: TensorJob) => {
+    const w = await acquire();
+    const id = next++;
+    const codes = owns(job.codes) ? job.codes : job.codes.slice();
+    const scales = owns(job.scales) ? job.scales : job.scales.slice();
+    return new Promise<TensorJobResult>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      w.postMessage({ id, job: { ...job, codes, scales } }, [
+        codes.buffer as ArrayBuffer,
+        scales.buffer as ArrayBuffer,
+      ]);
+    });
+  };
+  return {
+    kernel,
+    concurrency: threads + 1,
+    close: async () => {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}

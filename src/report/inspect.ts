@@ -1,0 +1,140 @@
+import { matchAny } from "../checkpoint/glob.js";
+import type { Dtype } from "../safetensors/index.js";
+import type { CheckpointDir } from "./checkpoint-dir.js";
+import { type CompatEntry, compatibility } from "./compat.js";
+import type { Finding } from "./findings.js";
+import { detectReportLayout, isScaleTensor, type ReportLayout, type ReportLayoutKind } from "./layout.js";
+import {
+  type ArchitectureSummary,
+  type SizeSummary,
+  summarizeConfig,
+  summarizeSizes,
+} from "./model-config.js";
+import { readSnapshot, type Snapshot, throwIfFatal } from "./snapshot.js";
+import { checkTpSplits, type TpSplitResult } from "./tp-split.js";
+
+/** One row of the tensor table. */
+export interface TensorRow {
+  name: string;
+  dtype: Dtype;
+  /** Shape as stored in the header. */
+  shape: number[];
+  bytes: number;
+  shard: string;
+  /** `weight` (quantized codes), `scale`, or `plain`. */
+  role: "weight" | "scale" | "plain";
+  /** For quantized weights: its scale tensor and block. */
+  scale: string | null;
+  block: [number, number] | null;
+}
+
+/** What `fp8kit inspect` reports (the `--json` shape, version 1; see docs/REPORT.md). */
+export interface InspectResult {
+  schema: "fp8kit.inspect/1";
+  path: string;
+  architecture: ArchitectureSummary;
+  sizes: SizeSummary;
+  shards: number;
+  layout: {
+    kind: ReportLayoutKind;
+    label: string;
+    declared: string | null;
+    scaleFmt: "float" | "ue8m0" | null;
+    block: [number, number] | null;
+    quantizedWeights: number;
+    /** Scale storage: dtype -> number of quantized weights using it. */
+    scaleDtypes: Record<string, number>;
+    blocks: Record<string, number>;
+  };
+  compatibility: CompatEntry[];
+  tensorParallel: TpSplitResult[];
+  tensors: TensorRow[];
+  /** Problems met reading headers, config and index (see `fp8kit lint` for the full check). */
+  problems: Finding[];
+}
+
+export interface InspectOptions {
+  /** Tensor-name globs for the table (`*` stops at dots, `**` does not); all tensors when empty. */
+  filter?: readonly string[];
+  /** Name shown for the input in suggested commands. */
+  path?: string;
+}
+
+/** Builds the inspect result from a snapshot and its detected layout (no I/O). */
+export function inspectSnapshot(
+  s: Snapshot,
+  layout: ReportLayout,
+  options: InspectOptions = {},
+): InspectResult {
+  const path = options.path ?? s.name;
+  // U8 containers of FP4 codes hold two parameters per byte; F4-dtype tensors already count elements.
+  const packed = new Set(
+    layout.quantized.filter((q) => q.packed && s.byName.get(q.data)?.dtype !== "F4").map((q) => q.data),
+  );
+  const byData = new Map(layout.quantized.map((q) => [q.data, q]));
+  const scales = new Set(layout.quantized.map((q) => q.scale));
+  const scaleDtypes: Record<string, number> = {};
+  const blocks: Record<string, number> = {};
+  for (const q of layout.quantized) {
+    scaleDtypes[q.scaleDtype] = (scaleDtypes[q.scaleDtype] ?? 0) + 1;
+    const b = `${q.block[0]}x${q.block[1]}`;
+    blocks[b] = (blocks[b] ?? 0) + 1;
+  }
+  const filter = options.filter ?? [];
+  const tensors: TensorRow[] = [];
+  for (const t of s.tensors) {
+    if (filter.length > 0 && !matchAny(t.name, filter)) continue;
+    const q = byData.get(t.name);
+    tensors.push({
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      bytes: t.byteLength,
+      shard: t.shard,
+      role: q ? "weight" : scales.has(t.name) || isScaleTensor(t) ? "scale" : "plain",
+      scale: q?.scale ?? null,
+      block: q?.block ?? null,
+    });
+  }
+  return {
+    schema: "fp8kit.inspect/1",
+    path,
+    architecture: summarizeConfig(s.config),
+    sizes: summarizeSizes(s.tensors, packed),
+    shards: s.shards.length,
+    layout: {
+      kind: layout.kind,
+      label: layout.label,
+      declared: layout.declared,
+      scaleFmt: layout.scaleFmt,
+      block: layout.block,
+      quantizedWeights: layout.quantized.length,
+      scaleDtypes,
+      blocks,
+    },
+    compatibility: compatibility(layout, path),
+    tensorParallel: checkTpSplits(layout.quantized),
+    tensors,
+    problems: s.problems,
+  };
+}
+
+/** The layout of a snapshot (config, hf_quant_config.json and tensor headers). */
+export function layoutOf(s: Snapshot): ReportLayout {
+  return detectReportLayout(s.config, s.hfQuantConfig, s.tensors);
+}
+
+/**
+ * `fp8kit inspect`: reads config.json, the index and every shard header (never tensor data) and
+ * describes the checkpoint: architecture, parameter count, bytes by dtype, quantized layout,
+ * compatibility matrix, tensor-parallel splits and the tensor table. Throws an `Fp8kitError` when
+ * there is nothing to inspect (no shards, config.json not JSON, a bad index).
+ */
+export async function inspectCheckpoint(
+  dir: CheckpointDir,
+  options: InspectOptions = {},
+): Promise<InspectResult> {
+  const s = await readSnapshot(dir);
+  throwIfFatal(s);
+  return inspectSnapshot(s, layoutOf(s), options);
+}

@@ -1,0 +1,81 @@
+/** Deterministic PRNG (mulberry32): the same seed picks the same blocks on every machine. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `k` distinct integers from `[0, n)` in ascending order (all of them when k >= n). */
+export function sampleIndices(n: number, k: number, random: () => number): number[] {
+  if (k >= n) return Array.from({ length: n }, (_, i) => i);
+  const picked = new Set<number>();
+  // Floyd's algorithm: k draws, no rejection loop.
+  for (let j = n - k; j < n; j++) {
+    const t = Math.floor(random() * (j + 1));
+    picked.add(picked.has(t) ? j : t);
+  }
+  return [...picked].sort((a, b) => a - b);
+}
+
+/** A confidence interval for a ratio estimate. */
+export interface Interval {
+  estimate: number;
+  low: number;
+  high: number;
+  /** Confidence level (0.95). */
+  level: number;
+  method: "bootstrap";
+  resamples: number;
+}
+
+/**
+ * Percentile-bootstrap interval for the relative error sqrt(sum err2 / sum ref2) estimated from a
+ * sample of blocks (per-block sums `err2[i]`, `ref2[i]`): blocks are resampled with replacement
+ * `resamples` times (seeded), and the 2.5% and 97.5% quantiles of the resampled ratios are the
+ * 95% interval. It states how far the full-tensor answer is likely to be from the sampled one.
+ */
+export function bootstrapRelError(
+  err2: readonly number[],
+  ref2: readonly number[],
+  seed: number,
+  resamples = 1000,
+  level = 0.95,
+): Interval {
+  const n = err2.length;
+  const ratio = (e: number, r: number) => (e === 0 ? 0 : r === 0 ? 0 : Math.sqrt(e / r));
+  let e0 = 0;
+  let r0 = 0;
+  for (let i = 0; i < n; i++) {
+    e0 += err2[i];
+    r0 += ref2[i];
+  }
+  const estimate = ratio(e0, r0);
+  if (n < 2) return { estimate, low: estimate, high: estimate, level, method: "bootstrap", resamples: 0 };
+  const random = mulberry32(seed ^ 0x5bd1e995);
+  const stats = new Float64Array(resamples);
+  for (let b = 0; b < resamples; b++) {
+    let e = 0;
+    let r = 0;
+    for (let i = 0; i < n; i++) {
+      const j = Math.floor(random() * n);
+      e += err2[j];
+      r += ref2[j];
+    }
+    stats[b] = ratio(e, r);
+  }
+  stats.sort();
+  const q = (p: number) => stats[Math.min(resamples - 1, Math.max(0, Math.round(p * (resamples - 1))))];
+  return {
+    estimate,
+    low: q((1 - level) / 2),
+    high: q(1 - (1 - level) / 2),
+    level,
+    method: "bootstrap",
+    resamples,
+  };
+}

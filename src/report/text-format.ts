@@ -1,0 +1,48 @@
+/** Plain-text helpers the CLI uses to print report results (no colours, width-stable). */
+
+/** Bytes in decimal units (as the Hub shows sizes): 1.23 GB. */
+export function formatBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+/** A count with a B/M/k suffix: 671.0B parameters. */
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
+}
+
+/** A fraction as a percentage with three significant digits. */
+export function formatPercent(x: number): string {
+  return Number.isFinite(x) ? `${(x * 100).toPrecision(3)}%` : String(x);
+}
+
+/** Left-aligned columns separated by two spaces; `right` lists columns to right-align. */
+export function formatTable(rows: readonly (readonly string[])[], right: readonly number[] = []): string {
+  const widths: number[] = [];
+  for (const r of rows) {
+    for (let i = 0; i < r.length; i++) widths[i] = Math.max(widths[i] ?? 0, r[i].length);
+  }
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) =>
+          i === r.length - 1 && !right.includes(i)
+            ? c
+            : right.includes(i)
+              ? c.padStart(widths[i])
+              : c.padEnd(widths[i]),
+        )
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}

@@ -1,0 +1,182 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dequantize } from "../../src/quant/dequantize.js";
+import { quantize } from "../../src/quant/quantize.js";
+import { auditCheckpoint, bootstrapRelError, measureTensor } from "../../src/report/index.js";
+import { auditPath, NodeCheckpointDir } from "../../src/report/node.js";
+import { type GenTensor, writeDeepSeekCheckpoint } from "./helpers.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "fp8kit-audit-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const CLI = join(import.meta.dirname, "..", "..", "dist", "cli", "main.js");
+const V3 = join(tmp, "v3");
+const V31 = join(tmp, "v31");
+const V31_OPROJ = join(tmp, "v31-oproj");
+let v3Tensors: GenTensor[] = [];
+
+beforeAll(async () => {
+  v3Tensors = await writeDeepSeekCheckpoint(V3, { layers: 2 });
+  await writeDeepSeekCheckpoint(V31, { layers: 2, ue8m0: true });
+  await writeDeepSeekCheckpoint(V31_OPROJ, { layers: 2, ue8m0: true, oProjScaleFactor: 1.32288 });
+});
+
+const audit = async (p: string, o = {}) => auditCheckpoint(await NodeCheckpointDir.open(p), o);
+
+/**
+ * Reference: the straightforward element-wise path through src/quant (dequantize the stored tensor
+ * to float32, quantize it again with the deepseek-v3.1 preset, dequantize), independent of the
+ * audit's per-block code histograms.
+ */
+function referenceRequantError(w: GenTensor, s: GenTensor) {
+  const shape = w.shape as number[];
+  const scales = new Float32Array(s.data.slice().buffer);
+  const scheme = { element: "float8_e4m3fn", block: [128, 128], scale: "f32", rule: "amax" } as const;
+  const x = dequantize({
+    data: w.data,
+    shape,
+    scales,
+    scaleShape: s.shape as number[],
+    scheme,
+  }) as Float32Array;
+  const y = dequantize(quantize(x, shape, "deepseek-v3.1")) as Float32Array;
+  let e2 = 0;
+  let r2 = 0;
+  let max = 0;
+  for (let i = 0; i < x.length; i++) {
+    e2 += (y[i] - x[i]) ** 2;
+    r2 += x[i] ** 2;
+    max = Math.max(max, Math.abs(y[i] - x[i]));
+  }
+  return { rel: Math.sqrt(e2 / r2), max, e2, r2 };
+}
+
+describe("audit", () => {
+  it("V3.1-style power-of-two scales: all exact, requantization adds nothing", async () => {
+    const r = await audit(V31);
+    expect(r.schema).toBe("fp8kit.audit/1");
+    expect(r.layout).toMatchObject({ kind: "fp8-block", scaleFmt: "ue8m0" });
+    expect(r.summary).toMatchObject({
+      scaleTensors: 8,
+      scales: 48,
+      nonPowerOfTwoScales: 0,
+      allPowerOfTwo: true,
+    });
+    expect(r.summary.requant).toMatchObject({ relFrobenius: 0, sqnrDb: null, maxAbsError: 0, blocks: 48 });
+    // A block whose amax rounded down to exactly 448 * 2^(k-1) gets a scale one binade lower on
+    // requantization; every code then doubles exactly, so the error stays zero.
+    expect(r.summary.requant!.changedBlocks).toBeLessThan(48);
+  });
+
+  it("lists the o_proj scales that are not powers of two (by mantissa), like DeepSeek-V3.1 #961", async () => {
+    const r = await audit(V31_OPROJ);
+    const bad = r.tensors.filter((t) => t.scales.nonPowerOfTwo > 0);
+    expect(bad.map((t) => t.scale).sort()).toEqual([
+      "model.layers.0.self_attn.o_proj.weight_scale_inv",
+      "model.layers.1.self_attn.o_proj.weight_scale_inv",
+    ]);
+    for (const t of bad) {
+      expect(t.scales.nonPowerOfTwo).toBe(6);
+      for (const e of t.scales.exceptions) expect(e.mantissa).toBeCloseTo(1.32288, 5);
+    }
+    expect(r.summary.allPowerOfTwo).toBe(false);
+    const cli = spawnSync(process.execPath, [CLI, "audit", V31_OPROJ], { encoding: "utf8" });
+    expect(cli.status).toBe(1); // declared ue8m0, yet not all powers of two
+    expect(cli.stdout).toMatch(/o_proj\.weight_scale_inv: 6 of 6; e\.g\. #0 .*mantissa 1\.3228/);
+  });
+
+  it("V3 float scales: the requantization error equals an element-wise reference", async () => {
+    const r = await audit(V3);
+    expect(r.summary.nonPowerOfTwoScales).toBeGreaterThan(40);
+    let e2 = 0;
+    let r2 = 0;
+    for (const t of r.tensors) {
+      const w = v3Tensors.find((x) => x.name === t.data)!;
+      const s = v3Tensors.find((x) => x.name === t.scale)!;
+      const ref = referenceRequantError(w, s);
+      expect(t.requant!.relFrobenius).toBeCloseTo(ref.rel, 12);
+      expect(t.requant!.maxAbsError).toBe(ref.max);
+      e2 += ref.e2;
+      r2 += ref.r2;
+    }
+    const overall = r.summary.requant!;
+    expect(overall.relFrobenius).toBeCloseTo(Math.sqrt(e2 / r2), 12);
+    // A second E4M3 rounding: a few percent, as vLLM PR #58157 reports (2.6%).
+    expect(overall.relFrobenius).toBeGreaterThan(0.005);
+    expect(overall.relFrobenius).toBeLessThan(0.05);
+    expect(overall.sqnrDb).toBeCloseTo(-20 * Math.log10(overall.relFrobenius), 9);
+  });
+
+  it("--sample: every block sampled equals the full audit; fewer give a seeded interval", async () => {
+    const full = await audit(V3);
+    const all = await audit(V3, { sample: 1000 });
+    expect(all.mode).toBe("sample");
+    expect(all.summary.requant!.relFrobenius).toBeCloseTo(full.summary.requant!.relFrobenius, 12);
+    const a = await audit(V3, { sample: 3, seed: 7 });
+    const b = await audit(V3, { sample: 3, seed: 7 });
+    expect(a).toEqual(b);
+    const iv = a.summary.requant!.interval!;
+    expect(iv.level).toBe(0.95);
+    expect(iv.low).toBeLessThanOrEqual(iv.estimate);
+    expect(iv.high).toBeGreaterThanOrEqual(iv.estimate);
+    expect(a.summary.requant!.blocks).toBe(8 * 3);
+  });
+
+  it("--filter limits the audit; --json prints the documented shape", async () => {
+    const r = await audit(V3, { filter: ["**.o_proj.*"] });
+    expect(r.tensors.map((t) => t.weight)).toEqual(
+      [0, 1].map((l) => `model.layers.${l}.self_attn.o_proj.weight`),
+    );
+    const cli = spawnSync(process.execPath, [CLI, "audit", V3, "--json", "--sample", "2"], {
+      encoding: "utf8",
+    });
+    expect(cli.status).toBe(0);
+    const j = JSON.parse(cli.stdout);
+    expect(Object.keys(j).sort()).toEqual([
+      "layout",
+      "mode",
+      "path",
+      "rule",
+      "sample",
+      "schema",
+      "summary",
+      "tensors",
+    ]);
+  });
+
+  it("worker threads give the same result as the in-thread kernel", async () => {
+    const one = await audit(V3);
+    const pooled = await auditPath(V3, { threads: 2 });
+    expect(pooled.tensors).toEqual(one.tensors);
+    expect(pooled.summary).toEqual(one.summary);
+  });
+
+  it("the WebAssembly and plain TypeScript histogram paths agree (also on widths that are not x4)", () => {
+    for (const [rows, cols] of [
+      [256, 384],
+      [130, 258],
+      [3, 7],
+    ]) {
+      const codes = new Uint8Array(rows * cols);
+      for (let i = 0; i < codes.length; i++) codes[i] = (i * 2654435761) >>> 24;
+      const scales = new Float32Array(Math.ceil(rows / 128) * Math.ceil(cols / 128)).map(
+        (_, i) => 0.0003 * (1 + i / 7),
+      );
+      const job = {
+        codes,
+        scales,
+        shape: [rows, cols],
+        block: [128, 128] as [number, number],
+        wantCodes: true,
+      };
+      expect(measureTensor(job, "auto")).toEqual(measureTensor(job, "js"));
+    }
+  });
+
+  it("bootstrap interval of a constant ratio collapses to the ratio", () => {
+    const iv = bootstrapRelError([1, 1, 1, 1], [4, 4, 4, 4], 1);
+    expect(iv).toMatchObject({ estimate: 0.5, low: 0.5, high: 0.5 });
+  });
+});
