@@ -10,21 +10,21 @@
  *   statistics from the code histogram.
  */
 
+import { decodeTable } from "../formats/index.js";
+import { amaxScale } from "../quant/index.js";
 import { outBytes } from "./buffers.js";
 import {
   bf16FromBits,
   bitsOf,
-  ceilUe8m0Bits,
+  deepseekUe8m0Scale,
   E4M3_TABLE,
   e4m3FromBits,
   F16_TABLE,
   f16FromBits,
-  fromBits,
 } from "./codecs.js";
 import { type BandSpec, decodeScales, type EncodedBand, type ErrorStats, emptyStats } from "./kernels.js";
 
 const FP8_MAX = 448;
-const AMAX_FLOOR = Math.fround(1e-4);
 
 /** Add `n` copies of the pair (x, y) to the statistics (same rules as `accumulate`). */
 function addPair(st: ErrorStats, x: number, y: number, n: number): void {
@@ -45,8 +45,7 @@ function addPair(st: ErrorStats, x: number, y: number, n: number): void {
 
 /** DeepGEMM's block scale: `max(amax, 1e-4) / 448` in float32, optionally rounded up to a power of two. */
 function blockScale(amax: number, ue8m0: boolean): number {
-  const s = Math.fround(Math.max(amax, AMAX_FLOOR) / FP8_MAX);
-  return ue8m0 ? fromBits(ceilUe8m0Bits(bitsOf(s))) : s;
+  return ue8m0 ? deepseekUe8m0Scale(amax) : amaxScale(amax, "float8_e4m3fn");
 }
 
 function dequantE4m3(
@@ -137,11 +136,7 @@ function bf16ToE4m3(): Uint8Array {
 let BF16_VALUES: Float32Array | null = null;
 /** The float32 value of every BF16 bit pattern. */
 function bf16Values(): Float32Array {
-  if (BF16_VALUES === null) {
-    BF16_VALUES = new Float32Array(65536);
-    const u = new Uint32Array(BF16_VALUES.buffer);
-    for (let i = 0; i < 65536; i++) u[i] = i << 16;
-  }
+  if (BF16_VALUES === null) BF16_VALUES = decodeTable("bfloat16");
   return BF16_VALUES;
 }
 

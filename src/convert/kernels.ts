@@ -8,16 +8,24 @@
  * `ceil(rows / blockRows)` rows of the scale grid.
  */
 
+import {
+  amaxScale,
+  ceilScaleExponent,
+  evenScaleExponent,
+  floorScaleExponent,
+  rceilScaleExponent,
+} from "../quant/index.js";
 import { outBytes } from "./buffers.js";
 import {
   bf16FromBits,
-  ceilUe8m0Bits,
+  deepseekUe8m0Scale,
   E2M1_TABLE,
   E4M3_TABLE,
-  e2m1FromValue,
+  e2m1FromBits,
   e4m3FromBits,
   F16_TABLE,
   f16FromBits,
+  fromBits,
 } from "./codecs.js";
 import { convertBandFast } from "./fast.js";
 
@@ -199,7 +207,6 @@ export interface EncodedBand {
 }
 
 const FP8_MAX = 448;
-const AMAX_FLOOR = Math.fround(1e-4);
 
 export function accumulate(st: ErrorStats, x: number, y: number): void {
   if (!Number.isFinite(x)) {
@@ -285,8 +292,7 @@ function encodeFp8Block(
           if (a > amax && a !== Number.POSITIVE_INFINITY) amax = a;
         }
       }
-      tmp[0] = Math.max(amax, AMAX_FLOOR) / FP8_MAX;
-      if (t.scaleFmt === "ue8m0") tb[0] = ceilUe8m0Bits(tb[0]);
+      tmp[0] = t.scaleFmt === "ue8m0" ? deepseekUe8m0Scale(amax) : amaxScale(amax, "float8_e4m3fn");
       const sf = tmp[0];
       sfs[bi * sc + bj] = sf;
       tmp[0] = 1 / sf;
@@ -315,42 +321,27 @@ function encodeFp8Block(
   return { data, scale, stats: st };
 }
 
-/** Element limits of an MX element: emax (exponent of the largest normal), mantissa bits, max. */
+/** Largest magnitude of each MX element format. */
 const MX_ELEMENT = {
-  float8_e4m3fn: { emax: 8, mbits: 3, max: 448 },
-  float4_e2m1fn: { emax: 2, mbits: 1, max: 6 },
+  float8_e4m3fn: { max: 448 },
+  float4_e2m1fn: { max: 6 },
+} as const;
+
+const MX_RULES = {
+  floor: floorScaleExponent,
+  ceil: ceilScaleExponent,
+  even: evenScaleExponent,
+  rceil: rceilScaleExponent,
 } as const;
 
 /**
- * The E8M0 scale byte of an MX group from its amax, by torchao's `ScaleCalculationMode`
- * (docs/FORMATS.md section 2): FLOOR (OCP; = compressed-tensors' `127 + floor(log2(amax / 2^emax))`),
- * CEIL, EVEN (round amax to the element's mantissa first), RCEIL (cuBLAS/TE: `amax * (1/max)` rounded
- * up to a power of two). Non-finite amax gives 0xFF.
+ * The E8M0 scale byte of an MX group from its amax (float32 bits), by the quantization layer's
+ * torchao `ScaleCalculationMode` rules (docs/SCALE-RULES.md): FLOOR (OCP; = compressed-tensors'
+ * `127 + floor(log2(amax / 2^emax))`), CEIL, EVEN, RCEIL. Non-finite amax gives 0xFF.
  */
 export function mxScaleByte(rule: MxRule, amaxBits: number, element: keyof typeof MX_ELEMENT): number {
-  const el = MX_ELEMENT[element];
-  const a = amaxBits & 0x7fffffff;
-  if (a >= 0x7f800000) return 0xff;
-  let biased: number;
-  if (rule === "rceil") {
-    const tmp = new Float32Array(1);
-    const tb = new Uint32Array(tmp.buffer);
-    tb[0] = a;
-    tmp[0] = tmp[0] * Math.fround(1 / el.max);
-    const d = tb[0];
-    const e = d >>> 23;
-    const m = d & 0x7fffff;
-    biased = e === 0 ? (m > 0x400000 ? 1 : 0) : e + (m !== 0 ? 1 : 0);
-    return Math.min(biased, 254);
-  }
-  let bits = a;
-  if (rule === "even") bits = ((bits + (1 << (23 - el.mbits - 1))) & 0xff800000) >>> 0;
-  const e = bits >>> 23;
-  let unbiased = e - 127 - el.emax;
-  if (rule === "ceil" && (bits & 0x7fffff) !== 0 && e !== 0) unbiased += 1;
-  if (unbiased < -127) unbiased = -127;
-  if (unbiased > 127) unbiased = 127;
-  return unbiased + 127;
+  const k = MX_RULES[rule](Math.abs(fromBits(amaxBits)), element);
+  return Number.isNaN(k) ? 0xff : k + 127;
 }
 
 /** MX quantization over a band: groups of 32 along the row, scale byte by `rule`, elements RNE saturating. */
@@ -390,7 +381,7 @@ function encodeMx(
         if (Math.abs(q) > max && Number.isFinite(v)) st.saturated++;
         let y: number;
         if (fp4) {
-          const code = e2m1FromValue(q);
+          const code = e2m1FromBits(tb[0]);
           const k = (o + i) >> 1;
           data[k] = (o + i) & 1 ? data[k] | (code << 4) : code;
           y = E2M1_TABLE[code] * s;
