@@ -106,7 +106,9 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
     consumed.add(w.data);
     if (!scale) {
       problems.push({
+        code: "missing-scale",
         tensor: w.data,
+        related: w.scale,
         message: `quantized weight "${w.data}" has no scale tensor "${w.scale}"`,
       });
       return;
@@ -115,6 +117,7 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
     const storage = storageOf(scale.dtype);
     if (storage === null) {
       problems.push({
+        code: "scale-dtype",
         tensor: scale.name,
         message: `scale "${scale.name}" has unsupported dtype ${scale.dtype}`,
       });
@@ -123,7 +126,9 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
     const want = expectedScaleShape(w.shape, w.block);
     if (!sameShape(want, scale.shape)) {
       problems.push({
+        code: "scale-grid",
         tensor: scale.name,
+        related: w.data,
         message:
           `scale "${scale.name}" has shape [${scale.shape}] but weight "${w.data}" of shape [${w.shape}] ` +
           `with ${w.block[0]}x${w.block[1]} blocks needs [${want}]`,
@@ -140,7 +145,11 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
       const scale = byName.get(`${base}_scale`);
       const shape = [...t.shape];
       if (t.dtype !== "U8" || shape.length < 1) {
-        problems.push({ tensor: n, message: `packed weight "${n}" must be U8, got ${t.dtype}` });
+        problems.push({
+          code: "weight-dtype",
+          tensor: n,
+          message: `packed weight "${n}" must be U8, got ${t.dtype}`,
+        });
         continue;
       }
       shape[shape.length - 1] *= 2;
@@ -161,7 +170,11 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
       const base = n.slice(0, -7);
       const s = t.shape;
       if (s.length < 2) {
-        problems.push({ tensor: n, message: `gpt-oss blocks "${n}" must have rank >= 2, got [${s}]` });
+        problems.push({
+          code: "weight-shape",
+          tensor: n,
+          message: `gpt-oss blocks "${n}" must have rank >= 2, got [${s}]`,
+        });
         continue;
       }
       const shape = [...s.slice(0, -2), s[s.length - 2] * s[s.length - 1] * 2];
@@ -229,7 +242,12 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
   for (const t of tensors) {
     if (t.name.endsWith("_scale_inv") && !consumed.has(t.name)) {
       const w = t.name.slice(0, -"_scale_inv".length);
-      problems.push({ tensor: t.name, message: `scale "${t.name}" has no F8_E4M3 weight "${w}"` });
+      problems.push({
+        code: "orphan-scale",
+        tensor: t.name,
+        related: w,
+        message: `scale "${t.name}" has no F8_E4M3 weight "${w}"`,
+      });
       consumed.add(t.name);
     }
   }
@@ -237,6 +255,7 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
   const kindList = [...kinds];
   if (kindList.length > 1) {
     problems.push({
+      code: "mixed-layouts",
       tensor: quantized[0]?.data ?? "",
       message: `mixed quantized layouts: ${kindList.join(", ")}`,
     });
@@ -256,6 +275,7 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
   }
   if (kind === "fp8-block" && method !== null && method !== "fp8") {
     problems.push({
+      code: "config-mismatch",
       tensor: "",
       message: `config.json quant_method is "${method}" but the tensors are DeepSeek/HF block FP8`,
     });

@@ -35,6 +35,7 @@ export type {
   ElementFormat,
   LayoutKind,
   LayoutProblem,
+  LayoutProblemCode,
   QuantizedWeight,
   ScaleFormat,
   ScaleStorage as WeightScaleStorage,

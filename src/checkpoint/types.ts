@@ -66,10 +66,24 @@ export interface QuantizedWeight {
   scaleShape: number[];
 }
 
-/** Something wrong with a layout: the tensor it concerns and what is wrong. */
+/** What kind of thing is wrong with a layout (stable: reports and lint key their findings on it). */
+export type LayoutProblemCode =
+  | "missing-scale"
+  | "scale-dtype"
+  | "scale-grid"
+  | "orphan-scale"
+  | "weight-dtype"
+  | "weight-shape"
+  | "mixed-layouts"
+  | "config-mismatch";
+
+/** Something wrong with a layout: the tensor it concerns, what is wrong, and a related tensor. */
 export interface LayoutProblem {
+  code: LayoutProblemCode;
   tensor: string;
   message: string;
+  /** The other tensor involved (the missing scale's name, the weight a scale belongs to). */
+  related?: string;
 }
 
 /** What `detectLayout` found. */

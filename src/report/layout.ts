@@ -6,7 +6,13 @@
  * weights with scales (`detectExtended`).
  */
 import { detectLayout } from "../checkpoint/index.js";
-import type { DetectedLayout, LayoutKind, ScaleFormat, TensorEntry } from "../checkpoint/types.js";
+import type {
+  DetectedLayout,
+  LayoutKind,
+  LayoutProblemCode,
+  ScaleFormat,
+  TensorEntry,
+} from "../checkpoint/types.js";
 import type { Dtype } from "../safetensors/index.js";
 
 /** The layouts the report knows: `src/checkpoint`'s kinds plus ModelOpt, CT NVFP4, per-tensor FP8. */
@@ -189,12 +195,23 @@ function needsExtended(
   return false;
 }
 
-function codeOf(message: string): ReportLayoutProblem["code"] {
-  if (/has no scale tensor/.test(message)) return "missing-scale";
-  if (/unsupported dtype|must be U8/.test(message)) return "scale-dtype";
-  if (/has shape .* needs/.test(message)) return "scale-grid";
-  if (/has no F8_E4M3 weight/.test(message)) return "orphan-scale";
-  return "config-mismatch";
+/** The report's finding code for a layout problem of the checkpoint layer. */
+function codeOf(code: LayoutProblemCode): ReportLayoutProblem["code"] {
+  switch (code) {
+    case "missing-scale":
+    case "scale-grid":
+    case "orphan-scale":
+    case "scale-dtype":
+    case "config-mismatch":
+      return code;
+    case "weight-dtype":
+      return "scale-dtype";
+    case "weight-shape":
+    case "mixed-layouts":
+      return "config-mismatch";
+    default:
+      return code satisfies never;
+  }
 }
 
 const FIXES: Record<ReportLayoutProblem["code"], string> = {
@@ -215,8 +232,8 @@ function fromCheckpointLayer(
 ): ReportLayout {
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const problems: ReportLayoutProblem[] = d.problems.map((p) => {
-    const code = codeOf(p.message);
-    const scale = code === "missing-scale" ? /has no scale tensor "([^"]+)"/.exec(p.message)?.[1] : undefined;
+    const code = codeOf(p.code);
+    const scale = code === "missing-scale" ? p.related : undefined;
     const fix = scale ? `restore ${scale} from the source checkpoint, or dequantize the weight` : FIXES[code];
     return { code, tensor: p.tensor, message: p.message, fix };
   });
