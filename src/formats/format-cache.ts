@@ -14,10 +14,13 @@ export interface FormatState {
 
 const cache = new Map<FormatName, FormatState>();
 
+const scratchF = new Float32Array(1);
+const scratchU = new Uint32Array(scratchF.buffer);
+
 function f32BitsOf(x: number, negative: boolean): number {
   if (Number.isNaN(x)) return negative ? 0xffc00000 : 0x7fc00000;
-  const f = new Float32Array([x]);
-  return new Uint32Array(f.buffer)[0];
+  scratchF[0] = x;
+  return scratchU[0];
 }
 
 export function formatState(name: unknown): FormatState {
