@@ -49,7 +49,8 @@ export function parallelStyle(name: string): ParallelStyle {
  * FP8 loader requires every rank's output partition to be divisible by block_n and every input
  * partition by block_k (`layers/quantization/fp8.py`); for MX/NVFP4 the input partition must be a
  * multiple of the group (32/16). A dimension that does not divide by the TP size at all is
- * reported as `uneven`.
+ * reported as `uneven`. At TP size 1 nothing is split, so a partial edge block (576 rows of
+ * `kv_a_proj_with_mqa`) is fine: the loaders check only when tp_size > 1.
  */
 export function checkTpSplits(
   weights: readonly ReportQuantizedWeight[],
@@ -66,6 +67,7 @@ export function checkTpSplits(
       const size = w.shape[w.shape.length - 2 + dim];
       const block = w.block[dim];
       const partition = size / tp;
+      if (tp === 1) continue;
       if (!Number.isInteger(partition)) {
         problems.push({ tensor: w.data, style, dim, size, partition, block, reason: "uneven" });
       } else if (partition % block !== 0) {

@@ -93,3 +93,31 @@ describe("tensor-parallel splits", () => {
     ]);
   });
 });
+
+describe("tensor-parallel split check", () => {
+  it("at TP 1 nothing is split, so partial edge blocks are fine; at TP 2 a 192-row expert splits a block", async () => {
+    const { checkTpSplits } = await import("../../src/report/tp-split.js");
+    const w = {
+      name: "model.layers.1.mlp.experts.0.gate_proj.weight",
+      data: "model.layers.1.mlp.experts.0.gate_proj.weight",
+      scale: "model.layers.1.mlp.experts.0.gate_proj.weight_scale_inv",
+      element: "float8_e4m3fn",
+      packed: false,
+      shape: [192, 384],
+      block: [128, 128],
+    } as unknown as Parameters<typeof checkTpSplits>[0][number];
+    const [tp1, tp2] = checkTpSplits([w], [1, 2]);
+    expect(tp1.ok).toBe(true);
+    // column-parallel: 192 rows / 2 = 96, not a multiple of 128
+    expect(tp2.problems).toEqual([
+      expect.objectContaining({
+        style: "column",
+        dim: 0,
+        size: 192,
+        partition: 96,
+        block: 128,
+        reason: "splits-block",
+      }),
+    ]);
+  });
+});
