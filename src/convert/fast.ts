@@ -155,7 +155,11 @@ function bf16Values(): Float32Array {
 
 /**
  * One block of `quantBf16Ue8m0` (a function of its own so V8 optimizes it as a whole instead of
- * on-stack-replacing the inner loop). `acc` = [count, xx, ee, xy, yy, maxAbsErr, saturated, flushed, nonfinite].
+ * on-stack-replacing the inner loop). With the block's power-of-two scale 2^-k fixed, both the
+ * E4M3 code and the error of an element depend only on its BF16 code, so the element loop only
+ * encodes and counts codes (`hist`, with the codes seen listed in `seen`); the error statistics
+ * are then summed once per distinct code, weighted by its count.
+ * `acc` = [count, xx, ee, xy, yy, maxAbsErr, saturated, flushed, nonfinite].
  */
 function quantBlockBf16(
   h: Uint16Array,
@@ -170,7 +174,26 @@ function quantBlockBf16(
   T: Uint8Array,
   BF: Float32Array,
   acc: Float64Array,
+  hist: Int32Array,
+  seen: Uint16Array,
 ): void {
+  let nSeen = 0;
+  let nonfinite = 0;
+  for (let r = r0; r < r1; r++) {
+    const o = r * cols;
+    for (let i = o + c0; i < o + c1; i++) {
+      const v = h[i];
+      const e = (v >> 7) & 0xff;
+      if (e === 0xff) {
+        out[i] = T[v];
+        nonfinite++;
+        continue;
+      }
+      const e2 = e + k;
+      out[i] = e === 0 || e2 <= 116 ? (v >> 8) & 0x80 : T[(v & 0x807f) | (e2 << 7)];
+      if (hist[v]++ === 0) seen[nSeen++] = v;
+    }
+  }
   const E = E4M3_TABLE;
   let xx = 0;
   let ee = 0;
@@ -180,38 +203,30 @@ function quantBlockBf16(
   let cnt = 0;
   let sat = 0;
   let flushed = 0;
-  let nonfinite = 0;
-  for (let r = r0; r < r1; r++) {
-    const o = r * cols;
-    for (let i = o + c0; i < o + c1; i++) {
-      const v = h[i];
-      const e = (v >> 7) & 0xff;
-      const e2 = e + k;
-      let code = 0;
-      if (e === 0xff) {
-        out[i] = T[v];
-        nonfinite++;
-        continue;
-      }
-      if (e === 0 || e2 <= 116) code = (v >> 8) & 0x80;
-      else {
-        const sh = (v & 0x807f) | (e2 << 7);
-        if ((sh & 0x7fff) > 0x43e0) sat++;
-        code = T[sh];
-      }
-      out[i] = code;
-      const x = BF[v];
-      const y = E[code] * sf;
-      const d = x - y;
-      cnt++;
-      xx += x * x;
-      ee += d * d;
-      xy += x * y;
-      yy += y * y;
-      const ad = d < 0 ? -d : d;
-      if (ad > maxErr) maxErr = ad;
-      if (y === 0 && x !== 0) flushed++;
+  for (let j = 0; j < nSeen; j++) {
+    const v = seen[j];
+    const n = hist[v];
+    hist[v] = 0;
+    const e = (v >> 7) & 0xff;
+    const e2 = e + k;
+    let code: number;
+    if (e === 0 || e2 <= 116) code = (v >> 8) & 0x80;
+    else {
+      const sh = (v & 0x807f) | (e2 << 7);
+      if ((sh & 0x7fff) > 0x43e0) sat += n;
+      code = T[sh];
     }
+    const x = BF[v];
+    const y = E[code] * sf;
+    const d = x - y;
+    cnt += n;
+    xx += n * x * x;
+    ee += n * d * d;
+    xy += n * x * y;
+    yy += n * y * y;
+    const ad = d < 0 ? -d : d;
+    if (ad > maxErr) maxErr = ad;
+    if (y === 0 && x !== 0) flushed += n;
   }
   acc[0] += cnt;
   acc[1] += xx;
@@ -241,6 +256,8 @@ function quantBf16Ue8m0(spec: BandSpec, data: Uint8Array, scaleF8: boolean): Enc
   const xv = new Float32Array(1);
   const xu = new Uint32Array(xv.buffer);
   const acc = new Float64Array(9);
+  const hist = new Int32Array(65536);
+  const seen = new Uint16Array(65536);
   for (let bi = 0; bi < sr; bi++) {
     const r0 = bi * br;
     const r1 = Math.min(rows, r0 + br);
@@ -259,7 +276,7 @@ function quantBf16Ue8m0(spec: BandSpec, data: Uint8Array, scaleF8: boolean): Enc
       const sf = blockScale(xv[0], true);
       sfs[bi * sc + bj] = sf;
       const k = 127 - ((bitsOf(sf) >>> 23) & 0xff); // x * (1/sf) = x * 2^k
-      quantBlockBf16(h, out, cols, r0, r1, c0, c1, k, sf, T, BF, acc);
+      quantBlockBf16(h, out, cols, r0, r1, c0, c1, k, sf, T, BF, acc, hist, seen);
     }
   }
   st.count = acc[0];
