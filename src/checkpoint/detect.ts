@@ -56,7 +56,8 @@ function ctBlock(qc: Record<string, unknown> | null): [number, number] | null {
   return null;
 }
 
-function storageOf(dtype: Dtype): ScaleStorage | null {
+/** How a scale tensor of this dtype stores its scales, or null when it is no scale dtype of these layouts. */
+export function scaleStorageOf(dtype: Dtype): ScaleStorage | null {
   switch (dtype) {
     case "F32":
       return "f32";
@@ -114,7 +115,7 @@ export function detectLayout(config: unknown | null, tensors: readonly TensorEnt
       return;
     }
     consumed.add(scale.name);
-    const storage = storageOf(scale.dtype);
+    const storage = scaleStorageOf(scale.dtype);
     if (storage === null) {
       problems.push({
         code: "scale-dtype",

@@ -5,6 +5,8 @@
  * compressed-tensors NVFP4, per-tensor FP8 scales, F4/E5M2 weights), the report's own pairing of
  * weights with scales (`detectExtended`).
  */
+
+import { scaleStorageOf } from "../checkpoint/detect.js";
 import { detectLayout } from "../checkpoint/index.js";
 import type {
   DetectedLayout,
@@ -129,22 +131,9 @@ function blockSizeOf(qc: Record<string, unknown> | null): [number, number] | nul
   return null;
 }
 
+/** The checkpoint layer's scale storage, plus NVFP4's E4M3 block scales. */
 function storageOf(dtype: Dtype): WeightScaleStorage | null {
-  switch (dtype) {
-    case "F32":
-      return "f32";
-    case "BF16":
-      return "bf16";
-    case "F16":
-      return "f16";
-    case "U8":
-    case "F8_E8M0":
-      return "e8m0";
-    case "F8_E4M3":
-      return "e4m3";
-    default:
-      return null;
-  }
+  return dtype === "F8_E4M3" ? "e4m3" : scaleStorageOf(dtype);
 }
 
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
