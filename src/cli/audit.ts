@@ -4,6 +4,7 @@ import type { AuditResult } from "../report/index.js";
 import { auditPath } from "../report/node.js";
 import { formatPercent, formatTable } from "../report/text-format.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
+import { nonNegativeInt } from "./options.js";
 
 export const summary = "UE8M0 audit: power-of-two scales and the error of Blackwell's requantization";
 
@@ -43,18 +44,11 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length !== 1) throw new Fp8kitError("usage", `audit takes one <path>\n\n${HELP}`);
-  const int = (name: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0)
-      throw new Fp8kitError("usage", `--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
-    return n;
-  };
   const path = positionals[0];
   const r = await auditPath(path, {
-    threads: int("threads", values.threads),
-    sample: int("sample", values.sample),
-    seed: int("seed", values.seed),
+    threads: nonNegativeInt("threads", values.threads),
+    sample: nonNegativeInt("sample", values.sample),
+    seed: nonNegativeInt("seed", values.seed),
     filter: values.filter ?? [],
     path,
   });

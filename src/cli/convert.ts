@@ -16,6 +16,7 @@ import {
   type TensorReport,
 } from "../convert/node.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
+import { nonNegativeInt } from "./options.js";
 
 export const summary = "convert a checkpoint (FP8 <-> BF16, UE8M0 requantization, MXFP8/MXFP4), streaming";
 
@@ -264,9 +265,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 2) usage("expected <input> and <output>");
   const target = oneOf("--to", v.to, TARGET_NAMES);
   if (!target) usage("--to <target> is required");
-  const workers = v.workers === undefined ? undefined : Number(v.workers);
-  if (workers !== undefined && (!Number.isSafeInteger(workers) || workers < 0))
-    usage("--workers must be a non-negative integer");
+  const workers = nonNegativeInt("workers", v.workers);
   const json = v.json === true;
   const progress = new Progress(json);
   const res = await convertCheckpoint({

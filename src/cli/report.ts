@@ -4,6 +4,7 @@ import { COMPARE_FORMAT_NAMES, type CompareFormat } from "../report/index.js";
 import { defaultAuditThreads, writeReport } from "../report/node.js";
 import { formatBytes } from "../report/text-format.js";
 import { EXIT_OK } from "./failure.js";
+import { nonNegativeInt } from "./options.js";
 
 export const summary = "write a self-contained HTML report with charts (errors, scales, codes, formats)";
 
@@ -59,20 +60,13 @@ export async function run(argv: string[]): Promise<number> {
     }
     formats = list as CompareFormat[];
   }
-  const int = (name: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0)
-      throw new Fp8kitError("usage", `--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
-    return n;
-  };
   const r = await writeReport(positionals[0], values.out, {
     against: values.against,
     formats,
     tensors: values.tensors,
-    sample: int("sample", values.sample),
-    seed: int("seed", values.seed),
-    threads: int("threads", values.threads) ?? defaultAuditThreads(),
+    sample: nonNegativeInt("sample", values.sample),
+    seed: nonNegativeInt("seed", values.seed),
+    threads: nonNegativeInt("threads", values.threads) ?? defaultAuditThreads(),
   });
   if (values.json) process.stdout.write(`${JSON.stringify(r.data, null, 2)}\n`);
   else process.stdout.write(`wrote ${r.out} (${formatBytes(r.bytes)})\n`);
