@@ -309,7 +309,7 @@ function requantE4m3(spec: BandSpec, data: Uint8Array, scale: Uint8Array): Encod
   const out = outBytes(rows * cols);
   const sfs = new Float32Array(sr * sc);
   const st = emptyStats();
-  const hist = new Float64Array(256);
+  const hist = new Int32Array(256);
   const xs = new Float32Array(256);
   const map = new Uint8Array(256);
   for (let bi = 0; bi < sr; bi++) {
