@@ -15,6 +15,7 @@ import {
   type TargetName,
   type TensorReport,
 } from "../convert/node.js";
+import { writeReport } from "../report/node.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
 import { nonNegativeInt } from "./options.js";
 
@@ -46,6 +47,7 @@ options:
   --part <i>/<n>           convert only part i of n (disjoint groups of shards), for job arrays
   --finalize               after all --part runs: check every shard and write config + index
   --verify                 re-read the output and compare every tensor with the input
+  --report <file.html>     write the HTML report of the conversion (output against input)
   --allow-nonfinite        convert tensors holding NaN/Inf instead of failing
   --json                   machine-readable progress and result, one JSON object per line on stdout
   -h, --help               this help
@@ -291,6 +293,15 @@ export async function run(argv: string[]): Promise<number> {
     onEvent: (e) => progress.on(e),
   });
   const mismatches = res.verify?.mismatches.length ?? 0;
+  // The HTML report of the conversion: the output checkpoint against its input (per-layer error,
+  // scale exponents, code use). Written only once the output is complete.
+  let reportPath: string | null = null;
+  if (v.report !== undefined && res.status === "complete") {
+    reportPath = (await writeReport(positionals[1], v.report, { against: positionals[0] })).out;
+    if (!json) process.stderr.write(`wrote report ${reportPath}\n`);
+  } else if (v.report !== undefined && !json) {
+    process.stderr.write(`report not written: the conversion is not complete (${res.status})\n`);
+  }
   if (json) {
     const ru = process.resourceUsage();
     if (res.status === "dry-run") process.stdout.write(`${JSON.stringify(jsonPlan(res, true))}\n`);
@@ -307,6 +318,7 @@ export async function run(argv: string[]): Promise<number> {
         converted: res.tensors.filter((t) => t.stats).length,
         copied: res.tensors.filter((t) => !t.stats).length,
         verify: res.verify,
+        report: reportPath,
       })}\n`,
     );
     return mismatches > 0 ? EXIT_FINDINGS : EXIT_OK;
@@ -355,6 +367,7 @@ function parse(argv: string[]) {
       part: { type: "string" },
       finalize: { type: "boolean" },
       verify: { type: "boolean" },
+      report: { type: "string" },
       "allow-nonfinite": { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },

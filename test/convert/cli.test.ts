@@ -83,6 +83,19 @@ describe("fp8kit convert (CLI)", () => {
     expect(await hashTree(out)).toEqual(reference);
   });
 
+  it("--report writes the HTML report of the conversion (output against input)", async () => {
+    const html = join(work, "conversion.html");
+    const r = await runCli(["convert", SAMPLE, join(work, "rep"), ...ARGS, "--json", "--report", html]);
+    expect(r.code).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    expect(last).toMatchObject({ event: "result", status: "complete", report: html });
+    const text = await readFile(html, "utf8");
+    expect(text).toMatch(/^<!doctype html>/i);
+    expect(text).toContain("fp8kit report");
+    // the conversion's own per-tensor comparison is embedded: one entry per converted weight at least
+    expect((text.match(/self_attn\.q_b_proj\.weight/g) ?? []).length).toBeGreaterThanOrEqual(3);
+  });
+
   it("refuses an existing output unless --force, and verifies", async () => {
     const out = join(work, "ref2");
     await cp(join(work, "ref"), out, { recursive: true });
