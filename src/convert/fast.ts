@@ -11,7 +11,7 @@
  */
 
 import { decodeTable } from "../formats/index.js";
-import { amaxScale } from "../quant/index.js";
+import { amaxScale, ue8m0BytesOfF32 } from "../quant/index.js";
 import { outBytes } from "./buffers.js";
 import {
   bf16FromBits,
@@ -288,13 +288,8 @@ function quantBf16Ue8m0(spec: BandSpec, data: Uint8Array, scaleF8: boolean): Enc
   st.saturated = acc[6];
   st.flushed = acc[7];
   st.nonfinite = acc[8];
-  let scale: Uint8Array;
-  if (!scaleF8) scale = new Uint8Array(sfs.buffer);
-  else {
-    scale = new Uint8Array(sfs.length);
-    const sb = new Uint32Array(sfs.buffer);
-    for (let i = 0; i < sfs.length; i++) scale[i] = (sb[i] >>> 23) & 0xff;
-  }
+  // F32 powers of two as stored, or their E8M0 bytes (the quantization layer checks they are powers of two).
+  const scale = !scaleF8 ? new Uint8Array(sfs.buffer) : ue8m0BytesOfF32(sfs);
   return { data: out, scale, stats: st };
 }
 
@@ -350,13 +345,8 @@ function requantE4m3(spec: BandSpec, data: Uint8Array, scale: Uint8Array): Encod
       }
     }
   }
-  let sc8: Uint8Array;
-  if (t.scaleDtype === "F32") sc8 = new Uint8Array(sfs.buffer);
-  else {
-    sc8 = new Uint8Array(sfs.length);
-    const sb = new Uint32Array(sfs.buffer);
-    for (let i = 0; i < sfs.length; i++) sc8[i] = (sb[i] >>> 23) & 0xff;
-  }
+  // F32 powers of two as stored, or their E8M0 bytes (the quantization layer checks they are powers of two).
+  const sc8 = t.scaleDtype === "F32" ? new Uint8Array(sfs.buffer) : ue8m0BytesOfF32(sfs);
   return { data: out, scale: sc8, stats: st };
 }
 

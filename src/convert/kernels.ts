@@ -14,6 +14,7 @@ import {
   evenScaleExponent,
   floorScaleExponent,
   rceilScaleExponent,
+  ue8m0BytesOfF32,
 } from "../quant/index.js";
 import { outBytes } from "./buffers.js";
 import {
@@ -311,13 +312,8 @@ function encodeFp8Block(
       }
     }
   }
-  let scale: Uint8Array;
-  if (t.scaleDtype === "F32") scale = new Uint8Array(sfs.buffer);
-  else {
-    scale = new Uint8Array(sfs.length);
-    const sb = new Uint32Array(sfs.buffer);
-    for (let i = 0; i < sfs.length; i++) scale[i] = (sb[i] >>> 23) & 0xff;
-  }
+  // F32 powers of two as stored, or their E8M0 bytes (the quantization layer checks they are powers of two).
+  const scale = t.scaleDtype === "F32" ? new Uint8Array(sfs.buffer) : ue8m0BytesOfF32(sfs);
   return { data, scale, stats: st };
 }
 
