@@ -67,7 +67,7 @@ export function scaleStorageOf(dtype: Dtype): ScaleStorage | null {
       return "f16";
     case "U8":
     case "F8_E8M0":
-      return "e8m0";
+      return "ue8m0";
     default:
       return null;
   }

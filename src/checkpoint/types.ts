@@ -33,11 +33,9 @@ export type LayoutKind =
 /** Element formats of quantized weights (ml_dtypes spelling). */
 export type ElementFormat = "float8_e4m3fn" | "float4_e2m1fn";
 
-/**
- * How scales are stored: `f32` / `bf16` / `f16` floats holding the multiplier, `e8m0` one byte per
- * scale (2^(b-127)), in a `U8` or `F8_E8M0` tensor.
- */
-export type ScaleStorage = "f32" | "bf16" | "f16" | "e8m0";
+import type { ScaleStorage } from "../quant/scale-encoding.js";
+
+export type { ScaleStorage };
 
 /** Float scales (`float`) or power-of-two scales (`ue8m0`, DeepSeek-V3.1 / MX). */
 export type ScaleFormat = "float" | "ue8m0";

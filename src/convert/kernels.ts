@@ -16,6 +16,8 @@ import {
   rceilScaleExponent,
   ue8m0BytesOfF32,
 } from "../quant/index.js";
+import type { BandSpec, MxRule, PlainDtype, SourceCodec, TargetCodec } from "../quant/kernels/types.js";
+import type { ScaleStorage } from "../quant/scale-encoding.js";
 import { outBytes } from "./buffers.js";
 import {
   bf16FromBits,
@@ -30,26 +32,8 @@ import {
 } from "./codecs.js";
 import { convertBandFast } from "./fast.js";
 
-export type PlainDtype = "BF16" | "F16" | "F32";
-export type ScaleStorageKind = "f32" | "bf16" | "f16" | "e8m0";
-export type MxRule = "floor" | "ceil" | "even" | "rceil";
-
-/** How the source band is encoded. */
-export type SourceCodec =
-  | { kind: "plain"; dtype: PlainDtype }
-  | {
-      kind: "block";
-      element: "float8_e4m3fn" | "float4_e2m1fn";
-      packed: boolean;
-      block: [number, number];
-      scaleStorage: ScaleStorageKind;
-    };
-
-/** How the output band is encoded. */
-export type TargetCodec =
-  | { kind: "plain"; dtype: PlainDtype }
-  | { kind: "fp8-block"; block: [number, number]; scaleFmt: "float" | "ue8m0"; scaleDtype: "F32" | "F8_E8M0" }
-  | { kind: "mx"; element: "float8_e4m3fn" | "float4_e2m1fn"; rule: MxRule };
+export type { BandSpec, MxRule, PlainDtype, SourceCodec, TargetCodec } from "../quant/kernels/types.js";
+export { blockOf, rowBytes, scaleBytes } from "../quant/kernels/types.js";
 
 /** Additive error statistics of one tensor (x = input values, y = output values decoded). */
 export interface ErrorStats {
@@ -94,28 +78,6 @@ export function summarize(s: ErrorStats): { relFrob: number; sqnrDb: number; cos
   return { relFrob, sqnrDb, cosine };
 }
 
-/** Bytes of one row of `cols` elements. */
-export function rowBytes(codec: SourceCodec | TargetCodec, cols: number): number {
-  if (codec.kind === "plain") return cols * (codec.dtype === "F32" ? 4 : 2);
-  if (codec.kind === "block") return codec.packed ? cols / 2 : cols;
-  return codec.kind === "mx" && codec.element === "float4_e2m1fn" ? cols / 2 : cols;
-}
-
-/** Bytes of one scale element. */
-export function scaleBytes(codec: SourceCodec | TargetCodec): number {
-  if (codec.kind === "block") return codec.scaleStorage === "f32" ? 4 : codec.scaleStorage === "e8m0" ? 1 : 2;
-  if (codec.kind === "fp8-block") return codec.scaleDtype === "F32" ? 4 : 1;
-  if (codec.kind === "mx") return 1;
-  return 0;
-}
-
-/** Scale block of a codec (`[1, 1]` for plain). */
-export function blockOf(codec: SourceCodec | TargetCodec): [number, number] {
-  if (codec.kind === "block" || codec.kind === "fp8-block") return codec.block;
-  if (codec.kind === "mx") return [1, 32];
-  return [1, 1];
-}
-
 function u8view(b: Uint8Array, n: number, bytesPer: number): Uint8Array {
   // Copy when unaligned so typed views below can be used.
   if (b.byteOffset % bytesPer !== 0) return b.slice(0, n * bytesPer);
@@ -123,12 +85,12 @@ function u8view(b: Uint8Array, n: number, bytesPer: number): Uint8Array {
 }
 
 /** Decode scales of a block source into float32 values. */
-export function decodeScales(storage: ScaleStorageKind, bytes: Uint8Array, n: number): Float32Array {
+export function decodeScales(storage: ScaleStorage, bytes: Uint8Array, n: number): Float32Array {
   const out = new Float32Array(n);
   if (storage === "f32") {
     const b = u8view(bytes, n, 4);
     out.set(new Float32Array(b.buffer, b.byteOffset, n));
-  } else if (storage === "e8m0") {
+  } else if (storage === "ue8m0") {
     for (let i = 0; i < n; i++) out[i] = bytes[i] === 0xff ? Number.NaN : 2 ** (bytes[i] - 127);
   } else {
     const b = u8view(bytes, n, 2);
@@ -173,6 +135,7 @@ export function decodeBand(
     }
     return out;
   }
+  if (src.kind === "tensor") throw new Error("per-tensor sources are not decoded yet");
   const [br, bc] = src.block;
   const sc = Math.ceil(cols / bc);
   const sr = Math.ceil(rows / br);
@@ -418,7 +381,7 @@ export function targetAsSource(target: TargetCodec): SourceCodec {
         element: "float8_e4m3fn",
         packed: false,
         block: target.block,
-        scaleStorage: target.scaleDtype === "F32" ? "f32" : "e8m0",
+        scaleStorage: target.scaleDtype === "F32" ? "f32" : "ue8m0",
       };
     case "mx":
       return {
@@ -426,19 +389,11 @@ export function targetAsSource(target: TargetCodec): SourceCodec {
         element: target.element,
         packed: target.element === "float4_e2m1fn",
         block: [1, 32],
-        scaleStorage: "e8m0",
+        scaleStorage: "ue8m0",
       };
     default:
       return target satisfies never;
   }
-}
-
-/** A band conversion request (what a worker receives besides the bytes). */
-export interface BandSpec {
-  source: SourceCodec;
-  target: TargetCodec;
-  rows: number;
-  cols: number;
 }
 
 /** Decode then encode one band (the specification every fast path is tested against). */

@@ -31,7 +31,7 @@ export type ReportLayoutKind =
 export type WeightElement = "float8_e4m3fn" | "float8_e5m2" | "float4_e2m1fn";
 
 /** How a quantized weight's scales are stored. */
-export type WeightScaleStorage = "f32" | "bf16" | "f16" | "e8m0" | "e4m3";
+export type WeightScaleStorage = import("../quant/scale-encoding.js").ScaleStorage;
 
 /** One quantized weight (see `QuantizedWeight` in src/checkpoint/types.ts; extended for NVFP4). */
 export interface ReportQuantizedWeight {
@@ -387,7 +387,7 @@ function detectExtended(
     } else if (prod(s.shape) === 1) {
       block = [rows, cols];
       kind = algo ? "modelopt-fp8" : "fp8-tensor";
-    } else if (storage === "e8m0") {
+    } else if (storage === "ue8m0") {
       block = [1, 32];
       kind = algo || method === "modelopt" ? "modelopt-mxfp8" : "ct-mxfp8";
     } else {
@@ -468,7 +468,7 @@ function detectExtended(
         ? qc?.scale_fmt === "ue8m0"
           ? "ue8m0"
           : "float"
-        : quantized[0].scaleStorage === "e8m0"
+        : quantized[0].scaleStorage === "ue8m0"
           ? "ue8m0"
           : "float";
   const declared = algo ?? method;

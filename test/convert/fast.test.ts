@@ -98,7 +98,7 @@ describe("fast paths equal the generic kernels", () => {
   it("block E4M3 -> block E4M3 (requantization to ue8m0 and float)", () => {
     for (const [rows, cols] of shapes)
       for (const scaleFmt of ["ue8m0", "float"] as const)
-        for (const e8 of ["f32", "e8m0"] as const) {
+        for (const e8 of ["f32", "ue8m0"] as const) {
           const spec: BandSpec = {
             source: {
               kind: "block",
