@@ -111,7 +111,15 @@ export interface TensorOp {
   action: OpAction;
   /** Why (`--dry-run` prints it). */
   note: string;
-  input: { data: string; scale: string | null; shard: string; scaleShard: string | null };
+  input: {
+    data: string;
+    scale: string | null;
+    shard: string;
+    scaleShard: string | null;
+    /** A scalar tensor whose float value the kernels need (`BandSpec.tensorScale`), or null. */
+    tensorScale: string | null;
+    tensorScaleShard: string | null;
+  };
   output: { data: OpTensor; scale: OpTensor | null };
   /** Logical element shape. */
   shape: number[];
@@ -269,7 +277,14 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
       const bytesIn = t.byteLength + (byteLen.get(w.scale) ?? 0);
       const base = {
         index: ops.length,
-        input: { data: w.data, scale: w.scale, shard: t.shard, scaleShard: shardOf.get(w.scale) ?? t.shard },
+        input: {
+          data: w.data,
+          scale: w.scale,
+          shard: t.shard,
+          scaleShard: shardOf.get(w.scale) ?? t.shard,
+          tensorScale: null,
+          tensorScaleShard: null,
+        },
         shape: w.shape,
         source: sourceOf(w),
         bytesIn,
@@ -327,7 +342,14 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
       index: ops.length,
       action: "copy",
       note,
-      input: { data: t.name, scale: null, shard: t.shard, scaleShard: null },
+      input: {
+        data: t.name,
+        scale: null,
+        shard: t.shard,
+        scaleShard: null,
+        tensorScale: null,
+        tensorScaleShard: null,
+      },
       output: { data: { name: t.name, dtype: t.dtype, shape, byteLength: t.byteLength }, scale: null },
       shape,
       source: null,
@@ -346,7 +368,14 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
         index: ops.length,
         action: "quantize",
         note: `quantize ${t.dtype} -> ${opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target}`,
-        input: { data: t.name, scale: null, shard: t.shard, scaleShard: null },
+        input: {
+          data: t.name,
+          scale: null,
+          shard: t.shard,
+          scaleShard: null,
+          tensorScale: null,
+          tensorScaleShard: null,
+        },
         output,
         shape,
         source: { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" },
