@@ -108,12 +108,12 @@ async function main() {
     await plainRead();
     tRead.push((performance.now() - t0) / 1000);
     t0 = performance.now();
-    const r = await auditPath(dir, { threads });
+    const r = await auditPath(dir, { workers: threads });
     tPool.push((performance.now() - t0) / 1000);
     rel = r.summary.requant?.relFrobenius ?? Number.NaN;
     if (threads > 1) {
       t0 = performance.now();
-      const r1 = await auditPath(dir, { threads: 1 });
+      const r1 = await auditPath(dir, { workers: 1 });
       tOne.push((performance.now() - t0) / 1000);
       if (r1.summary.requant?.relFrobenius !== rel)
         throw new Error("thread pool and in-thread results differ");

@@ -13,8 +13,8 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { encodeBand } from "../src/convert/kernels.js";
 import { seededUniform } from "../src/formats/prng.js";
+import { encodeBand } from "../src/quant/kernels/encode-band.js";
 import type { Dtype, TensorDescriptor } from "../src/safetensors/index.js";
 import { writeShardedCheckpoint } from "../src/safetensors/node.js";
 

@@ -6,12 +6,13 @@
  *
  * `code` is a stable, machine-readable identifier (e.g. `"unknown-format"`, `"header-too-large"`);
  * the message says what was wrong and what is accepted, starting with the file and tensor when
- * there is one.
+ * there is one. Each layer's subclass narrows `code` to its own union (`ConvertError` takes only
+ * `ConvertErrorCode` strings) and sets `name`; nothing else.
  */
-export class Fp8kitError extends Error {
+export class Fp8kitError<Code extends string = string> extends Error {
   override name = "Fp8kitError";
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: Code;
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
   }

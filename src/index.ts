@@ -1,9 +1,157 @@
 /**
- * fp8kit's public face (browser-safe: no Node built-ins are imported from here; file-system entry
- * points live in `fp8kit/node`).
+ * fp8kit's public face, browser-safe (no Node built-ins are imported from here; the file-system
+ * entry points live in `fp8kit/node`). Every name is exported on purpose: test/package/api.test.ts
+ * pins the list, so growing the API is a reviewed decision. Kernels, worker pools, the conversion
+ * journal and WebAssembly are internal. Every layer exports its error class (a subclass of
+ * `Fp8kitError`) and the union of its codes.
  */
+
+// Checkpoint layouts of real stacks: detection, tensor selection, config.json rewriting.
+export {
+  CheckpointError,
+  type CheckpointErrorCode,
+  type ConfigTarget,
+  type DetectedLayout,
+  detectLayout,
+  type ElementFormat,
+  type LayoutKind,
+  type LayoutProblem,
+  type LayoutProblemCode,
+  type QuantizedWeight,
+  rewriteConfig,
+  type ScaleFormat,
+  SELECTION_PRESETS,
+  type SelectionPreset,
+  type SelectOptions,
+  selectTensors,
+  type TensorChoice,
+  type TensorEntry,
+  type TensorSelection,
+} from "./checkpoint/index.js";
+// Planning a conversion without I/O (running it is `convertCheckpoint` in fp8kit/node).
+export {
+  ConvertError,
+  type ConvertErrorCode,
+  type ConvertOptions,
+  type ConvertPlan,
+  type OpAction,
+  type PlannedShard,
+  planConversion,
+  TARGET_NAMES,
+  type TargetName,
+  type TensorOp,
+} from "./convert/index.js";
 export { Fp8kitError, isFp8kitError } from "./errors.js";
-export * from "./formats/index.js";
-export * from "./quant/index.js";
-export * from "./report/index.js";
-export * from "./safetensors/index.js";
+// Codecs (ml_dtypes names and behaviour).
+export {
+  type ByteFormatName,
+  decode,
+  decodeInto,
+  decodeTable,
+  type EncodeInput,
+  type EncodeOptions,
+  encode,
+  encodeInto,
+  FORMAT_NAMES,
+  FormatError,
+  type FormatErrorCode,
+  type FormatInfo,
+  type FormatName,
+  float32BitsEncoder,
+  formatInfo,
+  isFormatName,
+  type Overflow,
+  packFp4,
+  type Rounding,
+  unpackFp4,
+  type WordFormatName,
+} from "./formats/index.js";
+// Block quantization, scale rules and error metrics.
+export {
+  type ComputedScales,
+  computeScales,
+  convertScales,
+  type DataScaling,
+  type DequantizeOptions,
+  dequantize,
+  ErrorAccumulator,
+  type ErrorMetrics,
+  errorMetrics,
+  type MetricsOptions,
+  type PresetName,
+  presets,
+  QuantError,
+  type QuantErrorCode,
+  type QuantInput,
+  type QuantizedTensor,
+  type QuantizeOptions,
+  quantize,
+  RULE_NAMES,
+  type RuleName,
+  type ScaleArray,
+  type ScaleConversion,
+  type ScaleRounding,
+  type ScaleRuleInfo,
+  type ScaleStorage,
+  type Scheme,
+  scaleRules,
+} from "./quant/index.js";
+// inspect, lint, audit and the HTML report over any `CheckpointDir`.
+export {
+  type AuditOptions,
+  type AuditResult,
+  auditCheckpoint,
+  buildReportData,
+  type ChartLibraries,
+  COMPARE_FORMAT_NAMES,
+  type CompareFormat,
+  type Finding,
+  type FindingCode,
+  type FormatComparison,
+  type InspectOptions,
+  type InspectResult,
+  inspectCheckpoint,
+  type LintOptions,
+  type LintResult,
+  lintCheckpoint,
+  type ReportData,
+  ReportError,
+  type ReportErrorCode,
+  type ReportOptions,
+  type RequantReport,
+  renderReportHtml,
+  type ScaleException,
+  type Severity,
+  type TensorAudit,
+  type TensorRow,
+} from "./report/index.js";
+// safetensors: the strict reader over any byte source, the in-memory writer, the sharded index,
+// a checkpoint directory of browser files.
+export {
+  BlobCheckpointDir,
+  BlobSource,
+  BufferSource,
+  type ByteSource,
+  buildIndexJson,
+  Checkpoint,
+  type CheckpointDir,
+  type CheckpointTensor,
+  DTYPES,
+  type Dtype,
+  INDEX_FILE_NAME,
+  type MetadataInput,
+  type ParsedHeader,
+  parseIndexJson,
+  planLayout,
+  SafetensorsError,
+  type SafetensorsErrorCode,
+  SafetensorsFile,
+  type SafetensorsLayout,
+  type ShardIndex,
+  type ShardOpener,
+  serializeSafetensors,
+  type TensorDescriptor,
+  type TensorInfo,
+  type TensorWithData,
+  type TypedTensor,
+} from "./safetensors/index.js";

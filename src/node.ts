@@ -1,9 +1,34 @@
 /**
- * Node entry point (`fp8kit/node`): everything in `fp8kit` plus the file-system parts (file byte
- * sources, the atomic file writer, sharded checkpoints on disk).
+ * Node entry point (`fp8kit/node`): everything in `fp8kit` plus the file-system parts: file byte
+ * sources, the atomic file writers, sharded checkpoints on disk, `convertCheckpoint`, and
+ * inspect/lint/audit/report on a path. test/package/api.test.ts pins the list.
  */
 
-export * from "./convert/node.js";
+export {
+  type ConvertEvent,
+  type ConvertResult,
+  convertCheckpoint,
+  type RunOptions,
+  type TensorReport,
+  type VerifyResult,
+} from "./convert/node.js";
 export * from "./index.js";
-export * from "./report/node.js";
-export * from "./safetensors/node.js";
+export {
+  auditPath,
+  inspectPath,
+  lintPath,
+  NodeCheckpointDir,
+  type WriteReportResult,
+  writeReport,
+} from "./report/node.js";
+export {
+  NodeFileSource,
+  openCheckpoint,
+  SafetensorsFileWriter,
+  type ShardedWriteResult,
+  ShardedWriter,
+  type ShardedWriterOptions,
+  type TensorBytesSource,
+  writeSafetensorsFile,
+  writeShardedCheckpoint,
+} from "./safetensors/node.js";

@@ -31,7 +31,9 @@ export function parseConfigJson(text: string, fileName = "config.json"): Record<
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new CheckpointError("invalid-config", `${fileName}: invalid JSON (${(e as Error).message})`);
+    throw new CheckpointError("invalid-config", `${fileName}: invalid JSON (${(e as Error).message})`, {
+      cause: e,
+    });
   }
   if (v === null || typeof v !== "object" || Array.isArray(v)) {
     throw new CheckpointError("invalid-config", `${fileName}: must hold a JSON object`);

@@ -1,20 +1,17 @@
 /**
- * Layout detection: from a parsed `config.json` (or null) and the tensor list, say which quantized
- * layout a checkpoint uses and pair every quantized weight with its scale tensor. Pure function,
- * no I/O; inconsistencies are returned as `problems`, never thrown, so `lint` can list them all
- * and `convert` can refuse the first.
+ * Layout detection: from a parsed `config.json` (or null), ModelOpt's `hf_quant_config.json` (or
+ * null) and the tensor list, say which quantized layout a checkpoint uses and pair every quantized
+ * weight with its scale tensor. Pure function, no I/O; inconsistencies are returned as `problems`,
+ * never thrown, so `lint` can list them all and `convert` can refuse the first.
  *
- *   detectLayout(config: unknown | null, tensors: readonly TensorEntry[]): DetectedLayout
+ *   detectLayout(config, tensors, hfQuantConfig?) -> DetectedLayout
  *
- * Rules (see docs/CHECKPOINTS.md sections 2-3):
- * - `X.weight_scale_inv` next to an F8_E4M3 `X.weight`: DeepSeek/HF `fp8-block`; the block comes from
- *   `quantization_config.weight_block_size` (default 128x128), `scale_fmt` from the same object.
- * - `X.weight_packed` U8 + `X.weight_scale` U8: compressed-tensors MXFP4 (group 32).
- * - F8_E4M3 `X.weight` + `X.weight_scale` U8/F8_E8M0: MXFP8; + a float `X.weight_scale`: CT FP8 block
- *   (block from `config_groups.*.weights.block_structure`, default 128x128).
- * - `X_blocks` U8 `[..., G, 16]` + `X_scales` U8 `[..., G]`: gpt-oss MXFP4.
+ * The families are data (`layouts/*.ts`, tried in `layouts/index.ts`'s order); this file only pairs
+ * tensors, checks scale grids and finds what is left over (orphan and duplicate scales).
  */
-import type { Dtype } from "../safetensors/index.js";
+import { type Dtype, formatOfDtype } from "../safetensors/index.js";
+import { RECOGNIZERS } from "./layouts/index.js";
+import { type LayoutContext, numel, obj, type Recognizer } from "./layouts/recognizer.js";
 import type {
   DetectedLayout,
   LayoutKind,
@@ -25,57 +22,25 @@ import type {
   TensorEntry,
 } from "./types.js";
 
-const DEFAULT_FP8_BLOCK: [number, number] = [128, 128];
-/** Group size of every MX format. */
-export const MX_GROUP = 32;
-
-function obj(x: unknown): Record<string, unknown> | null {
-  return x !== null && typeof x === "object" && !Array.isArray(x) ? (x as Record<string, unknown>) : null;
-}
+export { MX_GROUP } from "./layouts/recognizer.js";
 
 /** `config.quantization_config` as an object, or null. */
 export function quantizationConfig(config: unknown): Record<string, unknown> | null {
   return obj(obj(config)?.quantization_config);
 }
 
-function blockFrom(x: unknown): [number, number] | null {
-  if (Array.isArray(x) && x.length === 2 && x.every((n) => Number.isSafeInteger(n) && n > 0)) {
-    return [x[0] as number, x[1] as number];
-  }
-  return null;
-}
-
-/** The FP8 block of a compressed-tensors config (first group with `block_structure`). */
-function ctBlock(qc: Record<string, unknown> | null): [number, number] | null {
-  const groups = obj(qc?.config_groups);
-  if (!groups) return null;
-  for (const g of Object.values(groups)) {
-    const b = blockFrom(obj(obj(g)?.weights)?.block_structure);
-    if (b) return b;
-  }
-  return null;
-}
-
-/** How a scale tensor of this dtype stores its scales, or null when it is no scale dtype of these layouts. */
+/** How a scale tensor of this dtype stores scales in any layout, or null when no layout uses it for scales. */
 export function scaleStorageOf(dtype: Dtype): ScaleStorage | null {
-  switch (dtype) {
-    case "F32":
-      return "f32";
-    case "BF16":
-      return "bf16";
-    case "F16":
-      return "f16";
-    case "U8":
-    case "F8_E8M0":
-      return "ue8m0";
-    default:
-      return null;
+  for (const r of RECOGNIZERS) {
+    const s = r.scaleDtypes[dtype];
+    if (s) return s;
   }
+  return null;
 }
 
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 
-/** Expected scale shape of a weight of logical `shape` with `block` over the last two dims. */
+/** Expected scale shape of a weight of logical `shape` with `block` over the last two dims (per matrix). */
 export function expectedScaleShape(shape: readonly number[], block: readonly [number, number]): number[] {
   if (shape.length === 1) return [cdiv(shape[0], block[1])];
   const lead = shape.slice(0, -2);
@@ -85,234 +50,241 @@ export function expectedScaleShape(shape: readonly number[], block: readonly [nu
 const sameShape = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((v, i) => v === b[i]);
 
-/** Detect the layout; see the file header for the rules. */
-export function detectLayout(config: unknown | null, tensors: readonly TensorEntry[]): DetectedLayout {
-  const byName = new Map<string, TensorEntry>();
-  for (const t of tensors) byName.set(t.name, t);
+function contextOf(config: unknown, hfQuantConfig: unknown, tensors: readonly TensorEntry[]): LayoutContext {
   const qc = quantizationConfig(config);
   const method = typeof qc?.quant_method === "string" ? qc.quant_method : null;
+  const mo = obj(obj(hfQuantConfig)?.quantization);
+  const algo = mo?.quant_algo ?? (method === "modelopt" ? qc?.quant_algo : undefined);
+  const modelopt = typeof algo === "string" ? algo : method === "modelopt" ? "modelopt" : null;
+  return { qc, method, modelopt, byName: new Map(tensors.map((t) => [t.name, t])) };
+}
+
+/** Logical element shape of the codes tensor `t` under `r`'s packing. */
+function logicalShape(r: Recognizer, t: TensorEntry): number[] | null {
+  const s = [...t.shape];
+  if (r.packing === "byte" || t.dtype === "F4") return s.length > 0 ? s : null;
+  if (r.packing === "nibbles") {
+    if (s.length < 1) return null;
+    s[s.length - 1] *= 2;
+    return s;
+  }
+  if (s.length < 2) return null;
+  return [...s.slice(0, -2), s[s.length - 2] * s[s.length - 1] * 2];
+}
+
+/** Element format of a codes tensor: its dtype's format; packed FP4 in U8 bytes is E2M1. */
+const elementOf = (r: Recognizer, dtype: Dtype): QuantizedWeight["element"] =>
+  r.packing === "byte" ? (formatOfDtype(dtype) as QuantizedWeight["element"]) : "float4_e2m1fn";
+
+/** Pairs one codes tensor with its scale under `r`; problems are pushed, null when unusable. */
+function pair(
+  r: Recognizer,
+  ctx: LayoutContext,
+  base: string,
+  t: TensorEntry,
+  problems: LayoutProblem[],
+  consumed: Set<string>,
+): QuantizedWeight | null {
+  const scaleName = `${base}${r.scale}`;
+  const scale = ctx.byName.get(scaleName);
+  consumed.add(t.name);
+  const shape = logicalShape(r, t);
+  if (shape === null) {
+    const message = `quantized weight "${t.name}" has shape [${t.shape}], too few dimensions for ${r.kind}`;
+    problems.push({ code: "weight-shape", tensor: t.name, message });
+    return null;
+  }
+  if (!scale) {
+    const message = `quantized weight "${t.name}" has no scale tensor "${scaleName}"`;
+    problems.push({ code: "missing-scale", tensor: t.name, related: scaleName, message });
+    return null;
+  }
+  consumed.add(scale.name);
+  const storage = r.scaleDtypes[scale.dtype];
+  if (storage === undefined) {
+    const want = Object.keys(r.scaleDtypes).join(", ");
+    const message = `scale "${scale.name}" has dtype ${scale.dtype}; ${r.kind} stores scales as ${want}`;
+    problems.push({ code: "scale-dtype", tensor: scale.name, message });
+    return null;
+  }
+  const block: [number, number] =
+    r.granularity === "tensor"
+      ? [shape.length > 1 ? shape[shape.length - 2] : 1, shape[shape.length - 1]]
+      : typeof r.block === "function"
+        ? r.block(ctx)
+        : [r.block[0], r.block[1]];
+  const want = r.granularity === "tensor" ? null : expectedScaleShape(shape, block);
+  if (want !== null ? !sameShape(want, scale.shape) : numel(scale.shape) !== 1) {
+    const need = want === null ? "a single value" : `[${want}]`;
+    const message =
+      `scale "${scale.name}" has shape [${scale.shape}] but weight "${t.name}" of shape [${shape}] ` +
+      `with ${r.granularity === "tensor" ? "one scale per tensor" : `${block[0]}x${block[1]} blocks`} needs ${need}`;
+    problems.push({ code: "scale-grid", tensor: scale.name, related: t.name, message });
+    return null;
+  }
+  return {
+    layout: r.kind,
+    name: r.weightName ? r.weightName(base) : `${base}.weight`,
+    data: t.name,
+    scale: scale.name,
+    element: elementOf(r, t.dtype),
+    packed: r.packing !== "byte",
+    shape,
+    granularity: r.granularity,
+    block,
+    scaleStorage: storage,
+    scaleDtype: scale.dtype,
+    scaleShape: [...scale.shape],
+    tensorScale: tensorScaleOf(r, ctx, base, t.name, problems, consumed),
+    auxiliary: auxiliaryOf(r, ctx, base, consumed),
+  };
+}
+
+function tensorScaleOf(
+  r: Recognizer,
+  ctx: LayoutContext,
+  base: string,
+  data: string,
+  problems: LayoutProblem[],
+  consumed: Set<string>,
+): QuantizedWeight["tensorScale"] {
+  if (!r.tensorScale) return null;
+  const name = `${base}${r.tensorScale.suffix}`;
+  const t = ctx.byName.get(name);
+  if (!t) {
+    const message = `${r.kind} weight "${data}" has no per-tensor scale "${name}"`;
+    problems.push({ code: "missing-scale", tensor: data, related: name, message });
+    return null;
+  }
+  consumed.add(name);
+  return { name, mode: r.tensorScale.mode };
+}
+
+function auxiliaryOf(r: Recognizer, ctx: LayoutContext, base: string, consumed: Set<string>): string[] {
+  const out = (r.auxiliary ?? []).map((s) => `${base}${s}`).filter((n) => ctx.byName.has(n));
+  for (const n of out) consumed.add(n);
+  return out;
+}
+
+/** Block-scale suffixes a weight may carry; two on one weight is a `duplicate-scale`. */
+const WEIGHT_SCALE_SUFFIXES = [".weight_scale_inv", ".weight_scale"];
+
+function duplicateScales(
+  quantized: readonly QuantizedWeight[],
+  ctx: LayoutContext,
+  problems: LayoutProblem[],
+  consumed: Set<string>,
+): void {
+  for (const q of quantized) {
+    if (!q.scale.endsWith(".weight_scale_inv") && !q.scale.endsWith(".weight_scale")) continue;
+    const base = q.scale.slice(0, q.scale.lastIndexOf(".weight_scale"));
+    for (const suffix of WEIGHT_SCALE_SUFFIXES) {
+      const other = `${base}${suffix}`;
+      if (other === q.scale || !ctx.byName.has(other) || consumed.has(other)) continue;
+      consumed.add(other);
+      const message = `quantized weight "${q.data}" has two scale tensors: ${q.scale} and ${other}`;
+      problems.push({ code: "duplicate-scale", tensor: q.data, related: other, message });
+    }
+  }
+}
+
+/** Scale tensors nothing claimed: `_scale_inv`, a multi-value `weight_scale`, E8M0 `_scales`. */
+function orphanScales(
+  tensors: readonly TensorEntry[],
+  byName: ReadonlyMap<string, TensorEntry>,
+  problems: LayoutProblem[],
+  consumed: Set<string>,
+): void {
+  for (const t of tensors) {
+    if (consumed.has(t.name)) continue;
+    const suffix = [".weight_scale_inv", ".weight_scale", "_scales"].find((s) => t.name.endsWith(s));
+    if (suffix === undefined) continue;
+    // A per-tensor scale, or the scale of a weight in a scheme no recognizer claims (INT8): not an orphan.
+    if (suffix === ".weight_scale" && (numel(t.shape) <= 1 || byName.has(t.name.slice(0, -"_scale".length))))
+      continue;
+    if (suffix === "_scales" && t.dtype !== "U8" && t.dtype !== "F8_E8M0") continue;
+    const w = t.name.slice(0, -suffix.length) + (suffix === "_scales" ? "_blocks" : ".weight");
+    consumed.add(t.name);
+    const message = `scale "${t.name}" has no quantized weight "${w}" to go with it`;
+    problems.push({ code: "orphan-scale", tensor: t.name, related: w, message });
+  }
+}
+
+/** The layout most weights use (first seen wins a tie). */
+function dominantKind(quantized: readonly QuantizedWeight[], ctx: LayoutContext): LayoutKind {
+  const counts = new Map<LayoutKind, number>();
+  for (const q of quantized) counts.set(q.layout, (counts.get(q.layout) ?? 0) + 1);
+  let kind: LayoutKind = ctx.method !== null || ctx.modelopt !== null ? "unknown" : "unquantized";
+  let best = 0;
+  for (const [k, n] of counts) {
+    if (n > best) [kind, best] = [k, n];
+  }
+  return kind;
+}
+
+/** Detect the layout; see the file header. */
+export function detectLayout(
+  config: unknown | null,
+  tensors: readonly TensorEntry[],
+  hfQuantConfig: unknown | null = null,
+): DetectedLayout {
+  const ctx = contextOf(config, hfQuantConfig, tensors);
   const problems: LayoutProblem[] = [];
   const quantized: QuantizedWeight[] = [];
   const consumed = new Set<string>();
-  const kinds = new Set<LayoutKind>();
-  const fp8Block = blockFrom(qc?.weight_block_size) ?? DEFAULT_FP8_BLOCK;
-  const ctFp8Block = ctBlock(qc) ?? DEFAULT_FP8_BLOCK;
-
-  const add = (
-    kind: LayoutKind,
-    w: Omit<QuantizedWeight, "scaleStorage" | "scaleDtype" | "scaleShape">,
-    scale: TensorEntry | undefined,
-  ) => {
-    kinds.add(kind);
-    consumed.add(w.data);
-    if (!scale) {
-      problems.push({
-        code: "missing-scale",
-        tensor: w.data,
-        related: w.scale,
-        message: `quantized weight "${w.data}" has no scale tensor "${w.scale}"`,
-      });
-      return;
-    }
-    consumed.add(scale.name);
-    const storage = scaleStorageOf(scale.dtype);
-    if (storage === null) {
-      problems.push({
-        code: "scale-dtype",
-        tensor: scale.name,
-        message: `scale "${scale.name}" has unsupported dtype ${scale.dtype}`,
-      });
-      return;
-    }
-    const want = expectedScaleShape(w.shape, w.block);
-    if (!sameShape(want, scale.shape)) {
-      problems.push({
-        code: "scale-grid",
-        tensor: scale.name,
-        related: w.data,
-        message:
-          `scale "${scale.name}" has shape [${scale.shape}] but weight "${w.data}" of shape [${w.shape}] ` +
-          `with ${w.block[0]}x${w.block[1]} blocks needs [${want}]`,
-      });
-      return;
-    }
-    quantized.push({ ...w, scaleStorage: storage, scaleDtype: scale.dtype, scaleShape: [...scale.shape] });
-  };
-
+  const claimedBy = new Map<LayoutKind, Recognizer>();
   for (const t of tensors) {
-    const n = t.name;
-    if (n.endsWith(".weight_packed")) {
-      const base = n.slice(0, -"_packed".length);
-      const scale = byName.get(`${base}_scale`);
-      const shape = [...t.shape];
-      if (t.dtype !== "U8" || shape.length < 1) {
-        problems.push({
-          code: "weight-dtype",
-          tensor: n,
-          message: `packed weight "${n}" must be U8, got ${t.dtype}`,
-        });
-        continue;
-      }
-      shape[shape.length - 1] *= 2;
-      add(
-        "ct-mxfp4",
-        {
-          name: base,
-          data: n,
-          scale: `${base}_scale`,
-          element: "float4_e2m1fn",
-          packed: true,
-          shape,
-          block: [1, MX_GROUP],
-        },
-        scale,
-      );
-    } else if (n.endsWith("_blocks") && t.dtype === "U8" && byName.has(`${n.slice(0, -7)}_scales`)) {
-      const base = n.slice(0, -7);
-      const s = t.shape;
-      if (s.length < 2) {
-        problems.push({
-          code: "weight-shape",
-          tensor: n,
-          message: `gpt-oss blocks "${n}" must have rank >= 2, got [${s}]`,
-        });
-        continue;
-      }
-      const shape = [...s.slice(0, -2), s[s.length - 2] * s[s.length - 1] * 2];
-      add(
-        "gpt-oss-mxfp4",
-        {
-          name: base,
-          data: n,
-          scale: `${base}_scales`,
-          element: "float4_e2m1fn",
-          packed: true,
-          shape,
-          block: [1, MX_GROUP],
-        },
-        byName.get(`${base}_scales`),
-      );
-    } else if (t.dtype === "F8_E4M3" && n.endsWith(".weight")) {
-      const inv = byName.get(`${n}_scale_inv`);
-      const sc = byName.get(`${n}_scale`);
-      if (inv || (!sc && method !== "compressed-tensors")) {
-        add(
-          "fp8-block",
-          {
-            name: n,
-            data: n,
-            scale: `${n}_scale_inv`,
-            element: "float8_e4m3fn",
-            packed: false,
-            shape: [...t.shape],
-            block: fp8Block,
-          },
-          inv,
-        );
-      } else if (sc && (sc.dtype === "U8" || sc.dtype === "F8_E8M0")) {
-        add(
-          "ct-mxfp8",
-          {
-            name: n,
-            data: n,
-            scale: `${n}_scale`,
-            element: "float8_e4m3fn",
-            packed: false,
-            shape: [...t.shape],
-            block: [1, MX_GROUP],
-          },
-          sc,
-        );
-      } else {
-        add(
-          "ct-fp8-block",
-          {
-            name: n,
-            data: n,
-            scale: `${n}_scale`,
-            element: "float8_e4m3fn",
-            packed: false,
-            shape: [...t.shape],
-            block: ctFp8Block,
-          },
-          sc,
-        );
-      }
+    if (consumed.has(t.name)) continue;
+    for (const r of RECOGNIZERS) {
+      if (!t.name.endsWith(r.data) || !r.dataDtypes.includes(t.dtype)) continue;
+      const base = t.name.slice(0, -r.data.length);
+      if (!r.claims(ctx, base, ctx.byName.get(`${base}${r.scale}`))) continue;
+      claimedBy.set(r.kind, r);
+      const w = pair(r, ctx, base, t, problems, consumed);
+      if (w) quantized.push(w);
+      break;
     }
   }
-  for (const t of tensors) {
-    if (t.name.endsWith("_scale_inv") && !consumed.has(t.name)) {
-      const w = t.name.slice(0, -"_scale_inv".length);
-      problems.push({
-        code: "orphan-scale",
-        tensor: t.name,
-        related: w,
-        message: `scale "${t.name}" has no F8_E4M3 weight "${w}"`,
-      });
-      consumed.add(t.name);
-    }
+  duplicateScales(quantized, ctx, problems, consumed);
+  orphanScales(tensors, ctx.byName, problems, consumed);
+  const kind = dominantKind(quantized, ctx);
+  if (claimedBy.size > 1) {
+    const message = `mixed quantized layouts: ${[...claimedBy.keys()].join(", ")}`;
+    problems.push({ code: "mixed-layouts", tensor: quantized[0]?.data ?? "", message });
   }
-  const plain = tensors.filter((t) => !consumed.has(t.name));
-  const kindList = [...kinds];
-  if (kindList.length > 1) {
-    problems.push({
-      code: "mixed-layouts",
-      tensor: quantized[0]?.data ?? "",
-      message: `mixed quantized layouts: ${kindList.join(", ")}`,
-    });
+  if (kind === "fp8-block" && ctx.method !== null && ctx.method !== "fp8") {
+    const message = `config.json quant_method is "${ctx.method}" but the tensors are DeepSeek/HF block FP8`;
+    problems.push({ code: "config-mismatch", tensor: "", message });
   }
-  const kind: LayoutKind = kindList[0] ?? "unquantized";
-  let scaleFmt: ScaleFormat | null = null;
-  let block: [number, number] | null = null;
-  if (kind === "fp8-block") {
-    scaleFmt = qc?.scale_fmt === "ue8m0" ? "ue8m0" : "float";
-    block = fp8Block;
-  } else if (kind === "ct-fp8-block") {
-    scaleFmt = "float";
-    block = ctFp8Block;
-  } else if (kind !== "unquantized") {
-    scaleFmt = "ue8m0";
-    block = [1, MX_GROUP];
-  }
-  if (kind === "fp8-block" && method !== null && method !== "fp8") {
-    problems.push({
-      code: "config-mismatch",
-      tensor: "",
-      message: `config.json quant_method is "${method}" but the tensors are DeepSeek/HF block FP8`,
-    });
-  }
+  const r = claimedBy.get(kind);
+  const first = quantized.find((q) => q.layout === kind);
+  const scaleFmt: ScaleFormat | null = !r
+    ? null
+    : (r.scaleFmt?.(ctx) ?? (first?.scaleStorage === "ue8m0" ? "ue8m0" : "float"));
+  const block = r && r.granularity === "block" && first ? first.block : null;
+  const label = labelOf(kind, r, block, scaleFmt, first?.scaleDtype ?? null, ctx, quantized.length);
   return {
     kind,
-    label: labelOf(kind, scaleFmt, block, quantized.length),
+    label,
     scaleFmt,
     block,
     quantized,
-    plain,
+    plain: tensors.filter((t) => !consumed.has(t.name)),
     problems,
+    declared: ctx.modelopt ?? ctx.method,
   };
 }
 
 function labelOf(
   kind: LayoutKind,
-  fmt: ScaleFormat | null,
+  r: Recognizer | undefined,
   block: [number, number] | null,
+  scaleFmt: ScaleFormat | null,
+  scaleDtype: Dtype | null,
+  ctx: LayoutContext,
   n: number,
 ): string {
-  const b = block ? `${block[0]}x${block[1]}` : "";
-  switch (kind) {
-    case "unquantized":
-      return "unquantized (no quantized weights)";
-    case "fp8-block":
-      return `DeepSeek/HF block FP8 (${b} blocks, ${fmt} scales, ${n} quantized weights)`;
-    case "ct-fp8-block":
-      return `compressed-tensors FP8 block (${b} blocks, ${n} quantized weights)`;
-    case "ct-mxfp8":
-      return `compressed-tensors MXFP8 (groups of 32, ${n} quantized weights)`;
-    case "ct-mxfp4":
-      return `compressed-tensors MXFP4 (groups of 32, ${n} quantized weights)`;
-    case "gpt-oss-mxfp4":
-      return `gpt-oss MXFP4 (groups of 32, ${n} quantized weights)`;
-    default:
-      return kind satisfies never;
-  }
+  if (kind === "unquantized") return "unquantized (no quantized weights)";
+  if (kind === "unknown" || !r) return "declared quantized, but no quantized tensors recognised";
+  return `${r.title} (${r.details({ block, scaleFmt, scaleDtype, ctx })}, ${n} quantized weights)`;
 }

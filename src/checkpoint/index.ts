@@ -16,8 +16,8 @@ export {
   quantizationConfigFor,
   rewriteConfig,
 } from "./config.js";
-export { detectLayout, expectedScaleShape, MX_GROUP, quantizationConfig } from "./detect.js";
-export { CheckpointError } from "./errors.js";
+export { detectLayout, expectedScaleShape, MX_GROUP, quantizationConfig, scaleStorageOf } from "./detect.js";
+export { CheckpointError, type CheckpointErrorCode } from "./errors.js";
 export { globToRegExp, matchAny, matchGlob } from "./glob.js";
 export {
   isQuantizedConfig,
@@ -30,6 +30,7 @@ export {
   type TensorChoice,
   type TensorSelection,
 } from "./select.js";
+export { conversionRefusal, isUnrecognisedQuantized, type SupportTarget, sourceCodecOf } from "./support.js";
 export type {
   DetectedLayout,
   ElementFormat,

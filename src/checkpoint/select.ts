@@ -4,8 +4,9 @@
  *   selectTensors(tensors, { preset, include, exclude, config }) -> TensorSelection
  *
  * Presets:
- * - `deepseek-v3` (DeepSeek-V3/R1/V3.1/V3.2, what DeepSeek's own FP8 release quantizes, see
- *   docs/CHECKPOINTS.md section 2): the attention projections `q_a_proj`, `q_b_proj`,
+ * - `deepseek-v3` (DeepSeek-V3/R1/V3.1/V3.2, what DeepSeek's own FP8 release quantizes: the
+ *   deepseek-ai/DeepSeek-V3 `README_WEIGHTS.md` and `inference/model.py`, and the targets of
+ *   compressed-tensors' `deepseek32_fpblock_example.py`): the attention projections `q_a_proj`, `q_b_proj`,
  *   `kv_a_proj_with_mqa`, `kv_b_proj`, `o_proj` (+ V3.2 `indexer.wq_b` / `indexer.wk`), and
  *   `gate_proj`/`up_proj`/`down_proj` of dense MLPs, shared experts and routed experts. Everything
  *   else stays as it is: `embed_tokens`, `lm_head`, norms, the router `mlp.gate`,

@@ -3,7 +3,12 @@
  * detected quantized layout says about each weight. No file I/O here; everything works from a
  * parsed `config.json` (or null) and the tensor list of the shard headers.
  */
+
+import type { SourceElement } from "../quant/kernels/types.js";
+import type { ScaleStorage } from "../quant/scale-encoding.js";
 import type { Dtype } from "../safetensors/index.js";
+
+export type { ScaleStorage };
 
 /** A tensor as the headers describe it (a `TensorInfo` or `CheckpointTensor` fits). */
 export interface TensorEntry {
@@ -13,14 +18,14 @@ export interface TensorEntry {
 }
 
 /**
- * The layouts `detectLayout` recognises:
- * - `unquantized`: BF16/F16/F32 weights only;
- * - `fp8-block`: DeepSeek / Hugging Face fine-grained FP8 (`X.weight` F8_E4M3 + `X.weight_scale_inv`,
- *   `quant_method: "fp8"`, `weight_block_size`, optional `scale_fmt: "ue8m0"`);
- * - `ct-fp8-block`: compressed-tensors FP8 block (`X.weight` F8_E4M3 + `X.weight_scale` in a float dtype);
- * - `ct-mxfp8`: compressed-tensors MXFP8 (`X.weight` F8_E4M3 + `X.weight_scale` U8 E8M0, groups of 32);
- * - `ct-mxfp4`: compressed-tensors MXFP4 (`X.weight_packed` U8 + `X.weight_scale` U8, groups of 32);
- * - `gpt-oss-mxfp4`: OpenAI gpt-oss (`X_blocks` U8 `[..., G, 16]` + `X_scales` U8 `[..., G]`).
+ * The layouts `detectLayout` recognises (one recognizer file each under `layouts/`):
+ * - `unquantized`: no quantized weights;
+ * - `fp8-block`: DeepSeek / Hugging Face fine-grained FP8 (`X.weight` F8_E4M3 + `X.weight_scale_inv`);
+ * - `ct-fp8-block`, `ct-mxfp8`, `ct-mxfp4`, `ct-nvfp4`: compressed-tensors FP8 block, MXFP8, MXFP4, NVFP4;
+ * - `modelopt-fp8`, `modelopt-mxfp8`, `modelopt-nvfp4`: NVIDIA ModelOpt (`hf_quant_config.json`);
+ * - `gpt-oss-mxfp4`: OpenAI gpt-oss (`X_blocks` + `X_scales`);
+ * - `fp8-tensor`: FP8 weights with one scale per tensor (`X.weight_scale` scalar), no ModelOpt config;
+ * - `unknown`: the config declares quantization but no quantized tensor was recognised.
  */
 export type LayoutKind =
   | "unquantized"
@@ -28,14 +33,16 @@ export type LayoutKind =
   | "ct-fp8-block"
   | "ct-mxfp8"
   | "ct-mxfp4"
-  | "gpt-oss-mxfp4";
+  | "ct-nvfp4"
+  | "gpt-oss-mxfp4"
+  | "modelopt-fp8"
+  | "modelopt-mxfp8"
+  | "modelopt-nvfp4"
+  | "fp8-tensor"
+  | "unknown";
 
 /** Element formats of quantized weights (ml_dtypes spelling). */
-export type ElementFormat = "float8_e4m3fn" | "float4_e2m1fn";
-
-import type { ScaleStorage } from "../quant/scale-encoding.js";
-
-export type { ScaleStorage };
+export type ElementFormat = SourceElement;
 
 /** Float scales (`float`) or power-of-two scales (`ue8m0`, DeepSeek-V3.1 / MX). */
 export type ScaleFormat = "float" | "ue8m0";
@@ -43,25 +50,34 @@ export type ScaleFormat = "float" | "ue8m0";
 /**
  * One quantized weight: the tensor holding element codes, the tensor holding its scales, and how to
  * read them. The dequantized value of element (r, c) of a matrix is `decode(code) * scale[r/br][c/bc]`
- * (every stack stores the multiplier: DeepSeek's `weight_scale_inv` is multiplied too).
+ * (every stack stores the multiplier: DeepSeek's `weight_scale_inv` is multiplied too), with the
+ * block scale first combined with the per-tensor scalar when there is one (NVFP4).
  */
 export interface QuantizedWeight {
+  /** The layout this weight belongs to (a checkpoint may mix them; see `mixed-layouts`). */
+  layout: LayoutKind;
   /** The name the weight has unquantized (`...proj.weight`; gpt-oss: `...experts.gate_up_proj`). */
   name: string;
   /** Tensor holding the codes. */
   data: string;
-  /** Tensor holding the scales. */
+  /** Tensor holding the scales (for `granularity: "tensor"`, the scalar). */
   scale: string;
   element: ElementFormat;
   /** Two FP4 codes per byte, element 0 in the low nibble. */
   packed: boolean;
   /** Logical element shape (for packed data: elements, not bytes). */
   shape: number[];
-  /** Block `[rows, cols]` one scale covers in the last two dimensions (MX: `[1, 32]`). */
+  /** `block`: one scale per `block`; `tensor`: one scale for the whole tensor. */
+  granularity: "block" | "tensor";
+  /** Block `[rows, cols]` one scale covers in the last two dimensions (MX: `[1, 32]`; per tensor: the matrix). */
   block: [number, number];
   scaleStorage: ScaleStorage;
   scaleDtype: Dtype;
   scaleShape: number[];
+  /** NVFP4's per-tensor scalar combined with every block scale (`weight_scale_2` or `weight_global_scale`). */
+  tensorScale: { name: string; mode: "multiply" | "divide" } | null;
+  /** Activation-side tensors of the same layer (`input_scale`, ...): meaningless once the weight is rewritten. */
+  auxiliary: string[];
 }
 
 /** What kind of thing is wrong with a layout (stable: reports and lint key their findings on it). */
@@ -70,8 +86,8 @@ export type LayoutProblemCode =
   | "scale-dtype"
   | "scale-grid"
   | "orphan-scale"
-  | "weight-dtype"
   | "weight-shape"
+  | "duplicate-scale"
   | "mixed-layouts"
   | "config-mismatch";
 
@@ -99,4 +115,6 @@ export interface DetectedLayout {
   plain: TensorEntry[];
   /** Inconsistencies (missing scale, scale grid mismatch, ...); empty when the layout is sound. */
   problems: LayoutProblem[];
+  /** `quantization_config.quant_method`, or ModelOpt's `quant_algo`, when declared. */
+  declared: string | null;
 }

@@ -1,61 +1,42 @@
-import { parseArgs } from "node:util";
-import { Fp8kitError } from "../errors.js";
 import type { AuditResult } from "../report/index.js";
 import { auditPath } from "../report/node.js";
-import { formatPercent, formatTable } from "../report/text-format.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
-import { nonNegativeInt } from "./options.js";
+import { count, defineCommand, flag, list } from "./options.js";
+import { formatPercent, formatTable } from "./text-format.js";
 
-export const summary = "UE8M0 audit: power-of-two scales and the error of Blackwell's requantization";
-
-const HELP = `usage: fp8kit audit <path> [options]
-
-For every scale tensor: are all values exact powers of two (by mantissa bits)? For block-FP8
+export const command = defineCommand(
+  {
+    name: "audit",
+    summary: "UE8M0 audit: power-of-two scales and the error of Blackwell's requantization",
+    args: ["path"],
+    about: `For every scale tensor: are all values exact powers of two (by mantissa bits)? For block-FP8
 E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule adds
-(sf = 2^ceil(log2(max(amax,1e-4)/448)) per block, E4M3 RNE saturating), per tensor and overall.
-
-options:
-  --sample N      audit N random blocks per tensor (seeded) with a 95% bootstrap interval
-  --seed S        seed for --sample (default 0)
-  --threads N     worker threads measuring tensors (default: cores - 1, at most 8; 1 = none)
-  --filter GLOB   only weights matching GLOB (repeatable)
-  --all           print every tensor (default: the 30 with the largest error, and all exceptions)
-  --json          print the result as JSON (schema fp8kit.audit/1, see docs/REPORT.md)
-  -h, --help      this help
-
-exit status: 0; 1 when config.json declares UE8M0 scales but some are not powers of two`;
-
-export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+(sf = 2^ceil(log2(max(amax,1e-4)/448)) per block, E4M3 RNE saturating), per tensor and overall.`,
     options: {
-      sample: { type: "string" },
-      seed: { type: "string" },
-      threads: { type: "string" },
-      filter: { type: "string", multiple: true },
-      all: { type: "boolean" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
+      sample: count("N", "audit N random blocks per tensor (seeded) with a 95% bootstrap interval"),
+      seed: count("S", "seed for --sample (default 0)"),
+      workers: count("N", "worker threads measuring tensors (default: cores - 1, at most 8; 0 or 1 = none)", {
+        aliases: ["threads"],
+      }),
+      include: list("GLOB", "only weights matching GLOB (repeatable; * stops at dots, ** does not)", {
+        aliases: ["filter"],
+      }),
+      all: flag("print every tensor (default: the 30 with the largest error, and all exceptions)"),
+      json: flag("print the result as JSON (schema fp8kit.audit/1, see docs/REPORT.md)"),
     },
-  });
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
-    return EXIT_OK;
-  }
-  if (positionals.length !== 1) throw new Fp8kitError("usage", `audit takes one <path>\n\n${HELP}`);
-  const path = positionals[0];
-  const r = await auditPath(path, {
-    threads: nonNegativeInt("threads", values.threads),
-    sample: nonNegativeInt("sample", values.sample),
-    seed: nonNegativeInt("seed", values.seed),
-    filter: values.filter ?? [],
-    path,
-  });
-  if (values.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-  else process.stdout.write(`${printAudit(r, values.all === true)}\n`);
-  return r.layout.scaleFmt === "ue8m0" && !r.summary.allPowerOfTwo ? EXIT_FINDINGS : EXIT_OK;
-}
+    footer: "exit status: 0; 1 when config.json declares UE8M0 scales but some are not powers of two",
+  },
+  async ([path], v) => {
+    const r = await auditPath(path, {
+      workers: v.workers,
+      sample: v.sample,
+      seed: v.seed,
+      filter: v.include,
+    });
+    process.stdout.write(`${v.json ? JSON.stringify(r, null, 2) : printAudit(r, v.all)}\n`);
+    return r.layout.scaleFmt === "ue8m0" && !r.summary.allPowerOfTwo ? EXIT_FINDINGS : EXIT_OK;
+  },
+);
 
 const err = (x: number | undefined) => (x === undefined ? "-" : formatPercent(x));
 

@@ -1,45 +1,35 @@
-import { parseArgs } from "node:util";
-import { Fp8kitError } from "../errors.js";
-import { type InspectResult, inspectCheckpoint, targetLabel } from "../report/index.js";
-import { NodeCheckpointDir } from "../report/node.js";
-import { formatBytes, formatCount, formatTable } from "../report/text-format.js";
+import { type InspectResult, targetLabel } from "../report/index.js";
+import { inspectPath } from "../report/node.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
+import { defineCommand, flag, list } from "./options.js";
+import { formatBytes, formatCount, formatTable } from "./text-format.js";
 
-export const summary = "describe a checkpoint from its headers: layout, sizes, compatibility, TP splits";
-
-const HELP = `usage: fp8kit inspect <path> [options]
-
-Reads config.json, the index and the shard headers (never tensor data).
-
-options:
-  --filter GLOB   only tensors matching GLOB in the table (repeatable; * stops at dots, ** does not)
-  --all           print every tensor (default: the first 40 unless --filter is given)
-  --json          print the result as JSON (schema fp8kit.inspect/1, see docs/REPORT.md)
-  -h, --help      this help`;
-
-export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+export const command = defineCommand(
+  {
+    name: "inspect",
+    summary: "describe a checkpoint from its headers: layout, sizes, compatibility, TP splits",
+    args: ["path"],
+    about: "Reads config.json, the index and the shard headers (never tensor data).",
     options: {
-      filter: { type: "string", multiple: true },
-      all: { type: "boolean" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
+      include: list(
+        "GLOB",
+        "only tensors matching GLOB in the table (repeatable; * stops at dots, ** does not)",
+        {
+          aliases: ["filter"],
+        },
+      ),
+      all: flag("print every tensor (default: the first 40 unless --include is given)"),
+      json: flag("print the result as JSON (schema fp8kit.inspect/1, see docs/REPORT.md)"),
     },
-  });
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
-    return EXIT_OK;
-  }
-  if (positionals.length !== 1) throw new Fp8kitError("usage", `inspect takes one <path>\n\n${HELP}`);
-  const path = positionals[0];
-  const dir = await NodeCheckpointDir.open(path);
-  const r = await inspectCheckpoint(dir, { filter: values.filter ?? [], path });
-  if (values.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-  else process.stdout.write(`${printInspect(r, values.all === true || (values.filter ?? []).length > 0)}\n`);
-  return r.problems.some((p) => p.severity === "error") ? EXIT_FINDINGS : EXIT_OK;
-}
+  },
+  async ([path], v) => {
+    const r = await inspectPath(path, { filter: v.include });
+    process.stdout.write(
+      `${v.json ? JSON.stringify(r, null, 2) : printInspect(r, v.all || v.include.length > 0)}\n`,
+    );
+    return r.problems.some((p) => p.severity === "error") ? EXIT_FINDINGS : EXIT_OK;
+  },
+);
 
 function printInspect(r: InspectResult, all: boolean): string {
   const a = r.architecture;
@@ -95,7 +85,7 @@ function printInspect(r: InspectResult, all: boolean): string {
   const shown = all ? r.tensors : r.tensors.slice(0, 40);
   out.push(
     "",
-    `tensors${shown.length < r.tensors.length ? ` (first ${shown.length} of ${r.tensors.length}; --all or --filter for more)` : ""}:`,
+    `tensors${shown.length < r.tensors.length ? ` (first ${shown.length} of ${r.tensors.length}; --all or --include for more)` : ""}:`,
   );
   const trows = [["name", "dtype", "shape", "bytes", "role"]];
   for (const t of shown)

@@ -1,50 +1,30 @@
-import { parseArgs } from "node:util";
-import { Fp8kitError } from "../errors.js";
-import { type LintResult, lintCheckpoint } from "../report/index.js";
-import { NodeCheckpointDir } from "../report/node.js";
+import type { LintResult } from "../report/index.js";
+import { lintPath } from "../report/node.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
+import { defineCommand, flag } from "./options.js";
 
-export const summary = "check a checkpoint: headers, index, scales, config (exit 1 on findings)";
-
-const HELP = `usage: fp8kit lint <path> [options]
-
-Checks every shard with the strict reader, the index against the shards (both directions,
+export const command = defineCommand(
+  {
+    name: "lint",
+    summary: "check a checkpoint: headers, index, scales, config (exit 1 on findings)",
+    args: ["path"],
+    about: `Checks every shard with the strict reader, the index against the shards (both directions,
 total_size), each quantized weight against its scale (exactly one, right grid, no orphans),
 config.json against the tensors, and every scale value (no NaN/Inf/zero/negative).
-Reads headers, config, index and scale tensors; never weight data.
-
-options:
-  --headers-only  skip the scale values (reads headers only)
-  --strict        exit 1 on warnings too
-  --json          print the result as JSON (schema fp8kit.lint/1, see docs/REPORT.md)
-  -h, --help      this help
-
-exit status: 0 clean, 1 findings (errors; with --strict also warnings), 2 bad input`;
-
-export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+Reads headers, config, index and scale tensors; never weight data.`,
     options: {
-      "headers-only": { type: "boolean" },
-      strict: { type: "boolean" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
+      "headers-only": flag("skip the scale values (reads headers only)"),
+      strict: flag("exit 1 on warnings too"),
+      json: flag("print the result as JSON (schema fp8kit.lint/1, see docs/REPORT.md)"),
     },
-  });
-  if (values.help) {
-    process.stdout.write(`${HELP}\n`);
-    return EXIT_OK;
-  }
-  if (positionals.length !== 1) throw new Fp8kitError("usage", `lint takes one <path>\n\n${HELP}`);
-  const path = positionals[0];
-  const dir = await NodeCheckpointDir.open(path);
-  const r = await lintCheckpoint(dir, { headersOnly: values["headers-only"], path });
-  if (values.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-  else process.stdout.write(`${printLint(r)}\n`);
-  const failed = r.errors > 0 || (values.strict === true && r.warnings > 0);
-  return failed ? EXIT_FINDINGS : EXIT_OK;
-}
+    footer: "exit status: 0 clean, 1 findings (errors; with --strict also warnings), 2 bad input",
+  },
+  async ([path], v) => {
+    const r = await lintPath(path, { headersOnly: v["headers-only"] });
+    process.stdout.write(`${v.json ? JSON.stringify(r, null, 2) : printLint(r)}\n`);
+    return r.errors > 0 || (v.strict && r.warnings > 0) ? EXIT_FINDINGS : EXIT_OK;
+  },
+);
 
 function printLint(r: LintResult): string {
   const out: string[] = [];

@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `fp8kit` command: argument dispatch only. Each command lives in its own module under
- * src/cli/ and exports `run(argv): Promise<number>` (the exit code); everything else is a thin call
- * into the library layers.
+ * src/cli/ and exports `command` (its options as data and `run(argv)`, see options.ts); everything
+ * else is a thin call into the library layers.
  */
-import { reportFailure } from "./failure.js";
+import { EXIT_INPUT, EXIT_OK, reportFailure } from "./failure.js";
+import type { Command } from "./options.js";
 
-type CommandModule = { run(argv: string[]): Promise<number>; summary: string };
-
-const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   convert: () => import("./convert.js"),
   inspect: () => import("./inspect.js"),
   lint: () => import("./lint.js"),
@@ -22,30 +21,30 @@ async function usage(): Promise<string> {
   const lines = ["usage: fp8kit <command> [options]", "", "commands:"];
   for (const [name, load] of Object.entries(COMMANDS)) {
     const mod = await load().catch(() => null);
-    lines.push(`  ${name.padEnd(9)} ${mod?.summary ?? ""}`);
+    lines.push(`  ${name.padEnd(9)} ${mod?.command.summary ?? ""}`);
   }
   lines.push("", "Run `fp8kit <command> --help` for a command's options.");
   return lines.join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(`${await usage()}\n`);
-    return command === undefined ? 2 : 0;
+    return name === undefined ? EXIT_INPUT : EXIT_OK;
   }
-  if (command === "--version" || command === "-v") {
+  if (name === "--version" || name === "-v") {
     const { VERSION } = await import("./version.js");
     process.stdout.write(`${VERSION}\n`);
-    return 0;
+    return EXIT_OK;
   }
-  const load = COMMANDS[command];
+  const load = COMMANDS[name];
   if (!load) {
-    process.stderr.write(`fp8kit: unknown command ${JSON.stringify(command)}\n\n${await usage()}\n`);
-    return 2;
+    process.stderr.write(`fp8kit: unknown command ${JSON.stringify(name)}\n\n${await usage()}\n`);
+    return EXIT_INPUT;
   }
-  const mod = await load();
-  return mod.run(rest);
+  const { command } = await load();
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).then(

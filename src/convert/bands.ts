@@ -2,7 +2,7 @@
  * Splitting a converted tensor into bands of whole block rows: the unit of work of the pool and of
  * `--verify`. A band is contiguous in the input and in the output (C order), and so are its scale rows.
  */
-import { blockOf, rowBytes, scaleBytes } from "./kernels.js";
+import { blockOf, rowBytes, scaleBytes } from "../quant/kernels/types.js";
 import type { TensorOp } from "./plan.js";
 
 /** Elements per band (16 MB of float32 values in flight per band). */
@@ -20,7 +20,7 @@ export interface Band {
   outScale: number | null;
 }
 
-/** Split a transform op into bands of whole block rows (see kernels.ts). */
+/** Split a transform op into bands of whole block rows (see quant/kernels/decode-band.ts). */
 export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: number; bands: Band[] } {
   const src = op.source!;
   const tgt = op.target!;

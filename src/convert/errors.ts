@@ -1,6 +1,26 @@
 import { Fp8kitError } from "../errors.js";
 
+/**
+ * Machine-readable failure kinds of a conversion: the input (`input-missing`, `invalid-input`,
+ * `invalid-layout`, `unsupported-layout` (a layout fp8kit knows but cannot write this target from), `nonfinite`), the options (`invalid-option`), the output directory
+ * (`output-exists`, `output-in-input`, `incomplete`), and I/O or worker failures (`read-failed`,
+ * `write-failed`, `worker-failed`).
+ */
+export type ConvertErrorCode =
+  | "input-missing"
+  | "invalid-input"
+  | "invalid-layout"
+  | "unsupported-layout"
+  | "nonfinite"
+  | "invalid-option"
+  | "output-exists"
+  | "output-in-input"
+  | "incomplete"
+  | "read-failed"
+  | "write-failed"
+  | "worker-failed";
+
 /** A conversion that cannot run as asked (bad input, bad options, output in the way, write failure). */
-export class ConvertError extends Fp8kitError {
+export class ConvertError extends Fp8kitError<ConvertErrorCode> {
   override name = "ConvertError";
 }

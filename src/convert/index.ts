@@ -2,20 +2,15 @@
  * The convert layer's browser-safe part: planning (`planConversion`) and the band kernels. The
  * Node runner (`convertCheckpoint`) is exported from `./node.ts`.
  */
+
+export { type ErrorStats as ConvertErrorStats, summarizeErrorStats } from "../quant/error-stats.js";
+export { convertBand } from "../quant/kernels/convert-band.js";
+export { decodeBand } from "../quant/kernels/decode-band.js";
+export { type EncodedBand, encodeBand } from "../quant/kernels/encode-band.js";
+export { mxScaleByte } from "../quant/kernels/target-scales.js";
+export type { MxRule, SourceCodec, TargetCodec } from "../quant/kernels/types.js";
 export { type Band as TensorBand, bandsOf } from "./bands.js";
-export { ConvertError } from "./errors.js";
-export {
-  convertBand,
-  decodeBand,
-  type EncodedBand,
-  type ErrorStats as ConvertErrorStats,
-  encodeBand,
-  type MxRule,
-  mxScaleByte,
-  type SourceCodec,
-  summarize as summarizeErrorStats,
-  type TargetCodec,
-} from "./kernels.js";
+export { ConvertError, type ConvertErrorCode } from "./errors.js";
 export {
   type ConvertOptions,
   type ConvertPlan,

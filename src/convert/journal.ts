@@ -7,10 +7,11 @@
  * statistics; one file per shard means parts on different machines never write the same file.
  * Both disappear when the job is finalized.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { ErrorStats } from "./kernels.js";
+import type { ErrorStats } from "../quant/error-stats.js";
+import { writeFileAtomic } from "../safetensors/node.js";
 import type { OpAction, ResolvedOptions } from "./plan.js";
 
 export const JOURNAL_FILE = ".fp8kit-job.json";
@@ -54,19 +55,6 @@ export function makeJournal(
   const body = JSON.stringify({ options, files, shards });
   const jobId = createHash("sha256").update(body).digest("hex").slice(0, 32);
   return { tool: "fp8kit-convert", version: 1, jobId, options, input: { files }, shards };
-}
-
-/** Write a text file atomically (temp file in the same directory, fsync, rename). */
-export async function writeFileAtomic(path: string, text: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const h = await open(tmp, "w");
-  try {
-    await h.writeFile(text);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-  await rename(tmp, path);
 }
 
 export async function readJournal(dir: string): Promise<Journal | null> {

@@ -9,25 +9,27 @@
  */
 import {
   type ConfigTarget,
+  conversionRefusal,
   type DetectedLayout,
   detectLayout,
   type QuantizedWeight,
   rewriteConfig,
   type SelectionPreset,
   selectTensors,
+  sourceCodecOf,
   type TensorChoice,
   type TensorEntry,
 } from "../checkpoint/index.js";
+import type { MxRule, SourceCodec, TargetCodec } from "../quant/kernels/types.js";
 import {
   type Dtype,
   parseSize,
   planLayout,
   type SafetensorsLayout,
-  shardFileName,
+  splitIntoShards,
   type TensorDescriptor,
 } from "../safetensors/index.js";
 import { ConvertError } from "./errors.js";
-import type { MxRule, SourceCodec, TargetCodec } from "./kernels.js";
 
 export type TargetName = "bf16" | "fp16" | "fp32" | "fp8" | "mxfp8" | "mxfp4";
 export const TARGET_NAMES: readonly TargetName[] = ["bf16", "fp16", "fp32", "fp8", "mxfp8", "mxfp4"];
@@ -93,6 +95,8 @@ export interface InputTensor extends TensorEntry {
 export interface PlanInput {
   /** config.json parsed, or null when the input has none. */
   config: Record<string, unknown> | null;
+  /** ModelOpt's hf_quant_config.json parsed, or null/absent. */
+  hfQuantConfig?: Record<string, unknown> | null;
   tensors: readonly InputTensor[];
 }
 
@@ -169,16 +173,6 @@ const bytesOf = (dtype: Dtype, shape: readonly number[]) => {
   return dtype === "F32" ? n * 4 : dtype === "BF16" || dtype === "F16" ? n * 2 : n;
 };
 
-function sourceOf(w: QuantizedWeight): SourceCodec {
-  return {
-    kind: "block",
-    element: w.element,
-    packed: w.packed,
-    block: w.block,
-    scaleStorage: w.scaleStorage,
-  };
-}
-
 /** Output tensor names of a quantized weight named `base` (`...weight` or a gpt-oss parameter). */
 function quantNames(base: string, target: TargetName): { data: string; scale: string } {
   const w = base.endsWith(".weight") ? base : `${base}.weight`;
@@ -187,29 +181,41 @@ function quantNames(base: string, target: TargetName): { data: string; scale: st
   return { data: w, scale: `${w}_scale` };
 }
 
-/** Make the plan; throws `ConvertError` naming the shard and tensor for a layout problem. */
-export function planConversion(input: PlanInput, options: ConvertOptions): ConvertPlan {
-  const opts = resolveOptions(options);
-  const { config, tensors } = input;
-  const shardOf = new Map(tensors.map((t) => [t.name, t.shard]));
-  const byteLen = new Map(tensors.map((t) => [t.name, t.byteLength]));
-  const detected = detectLayout(config, tensors);
-  if (detected.problems.length > 0) {
-    const p = detected.problems[0];
-    const where = p.tensor && shardOf.has(p.tensor) ? `${shardOf.get(p.tensor)}: ` : "";
-    const more = detected.problems.length > 1 ? ` (and ${detected.problems.length - 1} more problems)` : "";
-    throw new ConvertError("invalid-layout", `${where}${p.message}${more}`);
-  }
-  const quantByData = new Map(detected.quantized.map((w) => [w.data, w]));
+/** What every op builder needs: the options, where input tensors live, the selection. */
+interface OpContext {
+  opts: ResolvedOptions;
+  dense: (typeof DENSE)[string] | undefined;
+  shardOf: Map<string, string>;
+  byteLen: Map<string, number>;
+  selected: ReadonlySet<string>;
+  choiceOf: Map<string, TensorChoice>;
+  /** Modules left unquantized in a quantized output (the config's ignore list). */
+  keptModules: string[];
+}
+
+/** Refuses a layout `convert` cannot write `opts.target` from (the rule `inspect` also applies). */
+function refuseUnsupported(
+  detected: DetectedLayout,
+  opts: ResolvedOptions,
+  shardOf: Map<string, string>,
+): void {
+  const why = conversionRefusal(detected, { name: opts.target, dense: opts.target in DENSE });
+  if (why === null) return;
+  const p = detected.problems[0];
+  const tensor = p?.tensor ?? detected.plain.find((t) => why.includes(`"${t.name}"`))?.name;
+  const where = tensor && shardOf.has(tensor) ? `${shardOf.get(tensor)}: ` : "";
+  throw new ConvertError(p ? "invalid-layout" : "unsupported-layout", `${where}${why}`);
+}
+
+/** Which plain tensors get quantized: quantized inputs keep theirs unless `--include` names them. */
+function selectPlain(detected: DetectedLayout, opts: ResolvedOptions, config: PlanInput["config"]) {
   const isQuantizedInput = detected.kind !== "unquantized";
-  const plainEntries = detected.plain;
-  const selection = selectTensors(plainEntries, {
+  const selection = selectTensors(detected.plain, {
     preset: opts.preset,
     include: opts.include,
     exclude: opts.exclude,
     config,
   });
-  // Quantized inputs keep their plain tensors as they are unless --include names them.
   const selected = isQuantizedInput
     ? new Set(selection.choices.filter((c) => c.quantize && c.reason === "--include").map((c) => c.name))
     : selection.selected;
@@ -218,203 +224,204 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
       ? { ...c, quantize: false, reason: "kept: input is already quantized (use --include to add tensors)" }
       : c,
   );
-  const choiceOf = new Map(choices.map((c) => [c.name, c]));
-  const plainByName = new Map(plainEntries.map((t) => [t.name, t]));
-  const dense = DENSE[opts.target];
-  const ops: TensorOp[] = [];
-  const keptModules: string[] = [];
-  const blockTarget = (): TargetCodec =>
-    opts.target === "fp8"
-      ? {
-          kind: "fp8-block",
-          block: opts.block,
-          scaleFmt: opts.scaleFmt,
-          scaleDtype: opts.scaleDtype === "e8m0" ? "F8_E8M0" : "F32",
-        }
-      : {
-          kind: "mx",
-          element: opts.target === "mxfp4" ? "float4_e2m1fn" : "float8_e4m3fn",
-          rule: opts.scaleRule,
-        };
+  return { preset: selection.preset, selected, choices };
+}
 
-  const quantOutput = (base: string, shape: number[]): TensorOp["output"] => {
-    const names = quantNames(base, opts.target);
-    const rows = shape.slice(0, -1);
-    const cols = shape[shape.length - 1];
-    if (opts.target === "fp8") {
-      const [br, bc] = opts.block;
-      const sShape = [...shape.slice(0, -2), Math.ceil(shape[shape.length - 2] / br), Math.ceil(cols / bc)];
-      const sd: Dtype = opts.scaleDtype === "e8m0" ? "F8_E8M0" : "F32";
-      return {
-        data: { name: names.data, dtype: "F8_E4M3", shape, byteLength: bytesOf("F8_E4M3", shape) },
-        scale: { name: names.scale, dtype: sd, shape: sShape, byteLength: bytesOf(sd, sShape) },
-      };
-    }
-    const sShape = [...rows, cols / 32];
-    const scale: OpTensor = {
-      name: names.scale,
-      dtype: "U8",
-      shape: sShape,
-      byteLength: bytesOf("U8", sShape),
-    };
-    if (opts.target === "mxfp4") {
-      const dShape = [...rows, cols / 2];
-      return {
-        data: { name: names.data, dtype: "U8", shape: dShape, byteLength: bytesOf("U8", dShape) },
-        scale,
-      };
-    }
-    return {
-      data: { name: names.data, dtype: "F8_E4M3", shape, byteLength: bytesOf("F8_E4M3", shape) },
+/** The block-quantized target codec of the options. */
+function blockTarget(opts: ResolvedOptions): TargetCodec {
+  if (opts.target === "fp8") {
+    const scaleDtype = opts.scaleDtype === "e8m0" ? "F8_E8M0" : "F32";
+    return { kind: "fp8-block", block: opts.block, scaleFmt: opts.scaleFmt, scaleDtype };
+  }
+  const element = opts.target === "mxfp4" ? "float4_e2m1fn" : "float8_e4m3fn";
+  return { kind: "mx", element, rule: opts.scaleRule };
+}
+
+const tensorOf = (name: string, dtype: Dtype, shape: number[]): OpTensor => ({
+  name,
+  dtype,
+  shape,
+  byteLength: bytesOf(dtype, shape),
+});
+
+/** Output tensors of a weight quantized to the block target (codes + scales). */
+function quantOutput(opts: ResolvedOptions, base: string, shape: number[]): TensorOp["output"] {
+  const names = quantNames(base, opts.target);
+  const cols = shape[shape.length - 1];
+  if (opts.target === "fp8") {
+    const [br, bc] = opts.block;
+    const sShape = [...shape.slice(0, -2), Math.ceil(shape[shape.length - 2] / br), Math.ceil(cols / bc)];
+    const sd: Dtype = opts.scaleDtype === "e8m0" ? "F8_E8M0" : "F32";
+    return { data: tensorOf(names.data, "F8_E4M3", shape), scale: tensorOf(names.scale, sd, sShape) };
+  }
+  const rows = shape.slice(0, -1);
+  const scale = tensorOf(names.scale, "U8", [...rows, cols / 32]);
+  const data =
+    opts.target === "mxfp4"
+      ? tensorOf(names.data, "U8", [...rows, cols / 2])
+      : tensorOf(names.data, "F8_E4M3", shape);
+  return { data, scale };
+}
+
+const mxCompatible = (shape: readonly number[]) => shape.length >= 1 && shape[shape.length - 1] % 32 === 0;
+const moduleOf = (name: string) => name.replace(/\.weight$/, "");
+const targetNote = (opts: ResolvedOptions) => (opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target);
+
+/** The op of one quantized input weight: dequantize to a dense dtype, or requantize. */
+function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: number): TensorOp {
+  const { opts } = ctx;
+  if (w.packed && w.shape[w.shape.length - 1] % 2 !== 0) {
+    throw new ConvertError(
+      "invalid-layout",
+      `${t.shard}: packed FP4 weight "${w.data}" has an odd row length`,
+    );
+  }
+  const perTensor = w.granularity === "tensor";
+  const tensorScale = perTensor ? w.scale : (w.tensorScale?.name ?? null);
+  const scale = perTensor ? null : w.scale;
+  const base = {
+    index,
+    input: {
+      data: w.data,
       scale,
+      shard: t.shard,
+      scaleShard: scale === null ? null : (ctx.shardOf.get(scale) ?? t.shard),
+      tensorScale,
+      tensorScaleShard: tensorScale === null ? null : (ctx.shardOf.get(tensorScale) ?? t.shard),
+    },
+    shape: w.shape,
+    source: sourceCodecOf(w),
+    bytesIn: t.byteLength + (ctx.byteLen.get(w.scale) ?? 0),
+    shard: "",
+  };
+  const toDense = (note: string, d = ctx.dense ?? DENSE.bf16): TensorOp => {
+    const out = tensorOf(w.name, d.dtype, w.shape);
+    const target: TargetCodec = { kind: "plain", dtype: d.dtype };
+    return {
+      ...base,
+      action: "dequantize",
+      note,
+      output: { data: out, scale: null },
+      target,
+      bytesOut: out.byteLength,
     };
   };
-  const mxCompatible = (shape: number[]) => shape.length >= 1 && shape[shape.length - 1] % 32 === 0;
+  if (ctx.dense) return toDense(`dequantize ${w.element} -> ${ctx.dense.dtype}`);
+  if (opts.target !== "fp8" && !mxCompatible(w.shape)) {
+    ctx.keptModules.push(moduleOf(w.name));
+    return toDense(`dequantize to BF16: row length ${w.shape[w.shape.length - 1]} is not a multiple of 32`);
+  }
+  const output = quantOutput(opts, w.name, w.shape);
+  return {
+    ...base,
+    action: "requantize",
+    note: `requantize ${w.element} -> ${targetNote(opts)}`,
+    output,
+    target: blockTarget(opts),
+    bytesOut: output.data.byteLength + (output.scale?.byteLength ?? 0),
+  };
+}
 
+/** The op of one plain input tensor: copy it, or quantize it when selected. */
+function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
+  const { opts } = ctx;
+  const shape = [...t.shape];
+  const input = {
+    data: t.name,
+    scale: null,
+    shard: t.shard,
+    scaleShard: null,
+    tensorScale: null,
+    tensorScaleShard: null,
+  };
+  const copy = (note: string): TensorOp => ({
+    index,
+    action: "copy",
+    note,
+    input,
+    output: { data: { name: t.name, dtype: t.dtype, shape, byteLength: t.byteLength }, scale: null },
+    shape,
+    source: null,
+    target: null,
+    bytesIn: t.byteLength,
+    bytesOut: t.byteLength,
+    shard: "",
+  });
+  const wantQuant = !ctx.dense && ctx.selected.has(t.name);
+  if (wantQuant && opts.target !== "fp8" && !mxCompatible(shape)) {
+    ctx.keptModules.push(moduleOf(t.name));
+    return copy(`kept: row length ${shape[shape.length - 1]} is not a multiple of 32`);
+  }
+  if (!wantQuant) {
+    if (!ctx.dense && t.shape.length === 2 && t.name.endsWith(".weight") && !/embed/.test(t.name)) {
+      ctx.keptModules.push(moduleOf(t.name));
+    }
+    return copy(ctx.choiceOf.get(t.name)?.reason ?? "kept");
+  }
+  const output = quantOutput(opts, t.name, shape);
+  return {
+    index,
+    action: "quantize",
+    note: `quantize ${t.dtype} -> ${targetNote(opts)}`,
+    input,
+    output,
+    shape,
+    source: { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" },
+    target: blockTarget(opts),
+    bytesIn: t.byteLength,
+    bytesOut: output.data.byteLength + (output.scale?.byteLength ?? 0),
+    shard: "",
+  };
+}
+
+/** The rewritten config.json for the target (null when the input has none). */
+function outputConfig(ctx: OpContext, config: PlanInput["config"], preset: SelectionPreset) {
+  if (!config) return null;
+  const { opts, dense, keptModules } = ctx;
+  let target: ConfigTarget;
+  if (dense) target = { kind: "dense", dtype: dense.name };
+  else if (opts.target === "fp8") {
+    const modulesToNotConvert = preset === "generic" ? keptModules : undefined;
+    target = { kind: "fp8-block", block: opts.block, scaleFmt: opts.scaleFmt, modulesToNotConvert };
+  } else target = { kind: opts.target === "mxfp4" ? "ct-mxfp4" : "ct-mxfp8", ignore: keptModules };
+  return rewriteConfig(config, target);
+}
+
+/** Make the plan; throws `ConvertError` naming the shard and tensor for a layout it cannot convert. */
+export function planConversion(input: PlanInput, options: ConvertOptions): ConvertPlan {
+  const opts = resolveOptions(options);
+  const { config, tensors } = input;
+  const shardOf = new Map(tensors.map((t) => [t.name, t.shard]));
+  const detected = detectLayout(config, tensors, input.hfQuantConfig ?? null);
+  refuseUnsupported(detected, opts, shardOf);
+  const { preset, selected, choices } = selectPlain(detected, opts, config);
+  const ctx: OpContext = {
+    opts,
+    dense: DENSE[opts.target],
+    shardOf,
+    byteLen: new Map(tensors.map((t) => [t.name, t.byteLength])),
+    selected,
+    choiceOf: new Map(choices.map((c) => [c.name, c])),
+    keptModules: [],
+  };
+  const quantByData = new Map(detected.quantized.map((w) => [w.data, w]));
+  const plainNames = new Set(detected.plain.map((t) => t.name));
+  const ops: TensorOp[] = [];
   for (const t of tensors) {
     const w = quantByData.get(t.name);
-    if (w) {
-      const bytesIn = t.byteLength + (byteLen.get(w.scale) ?? 0);
-      const base = {
-        index: ops.length,
-        input: {
-          data: w.data,
-          scale: w.scale,
-          shard: t.shard,
-          scaleShard: shardOf.get(w.scale) ?? t.shard,
-          tensorScale: null,
-          tensorScaleShard: null,
-        },
-        shape: w.shape,
-        source: sourceOf(w),
-        bytesIn,
-        shard: "",
-      };
-      if (w.packed && w.shape[w.shape.length - 1] % 2 !== 0) {
-        throw new ConvertError(
-          "invalid-layout",
-          `${t.shard}: packed FP4 weight "${w.data}" has an odd row length`,
-        );
-      }
-      const toDense = (why: string, d = dense ?? DENSE.bf16): TensorOp => {
-        const out: OpTensor = {
-          name: w.name,
-          dtype: d.dtype,
-          shape: w.shape,
-          byteLength: bytesOf(d.dtype, w.shape),
-        };
-        return {
-          ...base,
-          action: "dequantize",
-          note: why,
-          output: { data: out, scale: null },
-          target: { kind: "plain", dtype: d.dtype },
-          bytesOut: out.byteLength,
-        };
-      };
-      if (dense) {
-        ops.push(toDense(`dequantize ${w.element} -> ${dense.dtype}`));
-      } else if (opts.target !== "fp8" && !mxCompatible(w.shape)) {
-        ops.push(
-          toDense(
-            `dequantize to BF16: row length ${w.shape[w.shape.length - 1]} is not a multiple of 32`,
-            DENSE.bf16,
-          ),
-        );
-        keptModules.push(w.name.replace(/\.weight$/, ""));
-      } else {
-        const output = quantOutput(w.name, w.shape);
-        ops.push({
-          ...base,
-          action: "requantize",
-          note: `requantize ${w.element} -> ${opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target}`,
-          output,
-          target: blockTarget(),
-          bytesOut: output.data.byteLength + (output.scale?.byteLength ?? 0),
-        });
-      }
-      continue;
-    }
-    const p = plainByName.get(t.name);
-    if (!p) continue; // a scale tensor, handled with its weight
-    const shape = [...t.shape];
-    const copyOp = (note: string): TensorOp => ({
-      index: ops.length,
-      action: "copy",
-      note,
-      input: {
-        data: t.name,
-        scale: null,
-        shard: t.shard,
-        scaleShard: null,
-        tensorScale: null,
-        tensorScaleShard: null,
-      },
-      output: { data: { name: t.name, dtype: t.dtype, shape, byteLength: t.byteLength }, scale: null },
-      shape,
-      source: null,
-      target: null,
-      bytesIn: t.byteLength,
-      bytesOut: t.byteLength,
-      shard: "",
-    });
-    const wantQuant = !dense && selected.has(t.name);
-    if (wantQuant && opts.target !== "fp8" && !mxCompatible(shape)) {
-      ops.push(copyOp(`kept: row length ${shape[shape.length - 1]} is not a multiple of 32`));
-      keptModules.push(t.name.replace(/\.weight$/, ""));
-    } else if (wantQuant) {
-      const output = quantOutput(t.name, shape);
-      ops.push({
-        index: ops.length,
-        action: "quantize",
-        note: `quantize ${t.dtype} -> ${opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target}`,
-        input: {
-          data: t.name,
-          scale: null,
-          shard: t.shard,
-          scaleShard: null,
-          tensorScale: null,
-          tensorScaleShard: null,
-        },
-        output,
-        shape,
-        source: { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" },
-        target: blockTarget(),
-        bytesIn: t.byteLength,
-        bytesOut: output.data.byteLength + (output.scale?.byteLength ?? 0),
-        shard: "",
-      });
-    } else {
-      ops.push(copyOp(choiceOf.get(t.name)?.reason ?? "kept"));
-      if (!dense && t.shape.length === 2 && t.name.endsWith(".weight") && !/embed/.test(t.name)) {
-        keptModules.push(t.name.replace(/\.weight$/, ""));
-      }
-    }
+    if (w) ops.push(weightOp(ctx, w, t, ops.length));
+    else if (plainNames.has(t.name)) ops.push(plainOp(ctx, t, ops.length));
+    // else: a scale or activation-side tensor, written (or dropped) with its weight
   }
-
   const shards = assignShards(ops, opts.maxShardSize);
-  let outConfig: Record<string, unknown> | null = null;
-  if (config) {
-    let target: ConfigTarget;
-    if (dense) target = { kind: "dense", dtype: dense.name };
-    else if (opts.target === "fp8")
-      target = {
-        kind: "fp8-block",
-        block: opts.block,
-        scaleFmt: opts.scaleFmt,
-        modulesToNotConvert: selection.preset === "generic" ? keptModules : undefined,
-      };
-    else target = { kind: opts.target === "mxfp4" ? "ct-mxfp4" : "ct-mxfp8", ignore: keptModules };
-    outConfig = rewriteConfig(config, target);
-  }
   const { quantized: _q, plain: _p, ...layoutInfo } = detected;
   return {
     options: opts,
     layout: layoutInfo,
-    preset: selection.preset,
+    preset,
     ops,
     shards,
-    config: outConfig,
+    config: outputConfig(ctx, config, preset),
     totalSize: shards.reduce((s, x) => s + x.bytes, 0),
     bytesIn: ops.reduce((s, o) => s + o.bytesIn, 0),
     bytesOut: ops.reduce((s, o) => s + o.bytesOut, 0),
@@ -422,35 +429,14 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
   };
 }
 
-/**
- * huggingface_hub's greedy shard rule over ops (a weight and its scale stay together): a new shard
- * starts when the next op would tip the current one over `max`; an op larger than `max` gets its own.
- */
+/** Shards of the ops by the safetensors layer's `splitIntoShards` (an op's weight and scale are one item). */
 function assignShards(ops: TensorOp[], max: number): PlannedShard[] {
-  const groups: { ops: number[]; bytes: number }[] = [];
-  let cur = { ops: [] as number[], bytes: 0 };
-  for (const op of ops) {
-    const size = op.bytesOut;
-    if (size > max) {
-      if (cur.ops.length > 0) {
-        groups.push(cur);
-        cur = { ops: [], bytes: 0 };
-      }
-      groups.push({ ops: [op.index], bytes: size });
-      continue;
-    }
-    if (cur.bytes + size > max && cur.ops.length > 0) {
-      groups.push(cur);
-      cur = { ops: [], bytes: 0 };
-    }
-    cur.ops.push(op.index);
-    cur.bytes += size;
-  }
-  if (cur.ops.length > 0 || groups.length === 0) groups.push(cur);
-  return groups.map((g, i) => {
-    const fileName = groups.length === 1 ? "model.safetensors" : shardFileName(i, groups.length);
+  return splitIntoShards(
+    ops.map((op) => op.bytesOut),
+    max,
+  ).map(({ fileName, items, bytes }) => {
     const descs: TensorDescriptor[] = [];
-    for (const k of g.ops) {
+    for (const k of items) {
       const op = ops[k];
       op.shard = fileName;
       descs.push({ name: op.output.data.name, dtype: op.output.data.dtype, shape: op.output.data.shape });
@@ -461,7 +447,7 @@ function assignShards(ops: TensorOp[], max: number): PlannedShard[] {
           shape: op.output.scale.shape,
         });
     }
-    return { fileName, ops: g.ops, bytes: g.bytes, layout: planLayout(descs, SHARD_METADATA, fileName) };
+    return { fileName, ops: items, bytes, layout: planLayout(descs, SHARD_METADATA, fileName) };
   });
 }
 

@@ -6,9 +6,11 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { BufferList } from "./buffers.js";
+import { BufferList } from "../quant/kernels/buffers.js";
+import { convertBand } from "../quant/kernels/convert-band.js";
+import type { EncodedBand } from "../quant/kernels/encode-band.js";
+import type { BandSpec } from "../quant/kernels/types.js";
 import { ConvertError } from "./errors.js";
-import { type BandSpec, convertBand, type EncodedBand } from "./kernels.js";
 
 interface Pending {
   resolve: (r: EncodedBand) => void;
@@ -118,7 +120,7 @@ export class BandPool {
 
   private failAll(e: Error): void {
     for (const p of this.pending.values())
-      p.reject(new ConvertError("worker-failed", `conversion worker crashed: ${e.message}`));
+      p.reject(new ConvertError("worker-failed", `conversion worker crashed: ${e.message}`, { cause: e }));
     this.pending.clear();
   }
 

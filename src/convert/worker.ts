@@ -4,8 +4,9 @@
  * result and the input buffers (which the main thread reuses for its next reads).
  */
 import { parentPort } from "node:worker_threads";
-import { BufferList, setBufferSource } from "./buffers.js";
-import { type BandSpec, convertBand } from "./kernels.js";
+import { BufferList, setBufferSource } from "../quant/kernels/buffers.js";
+import { convertBand } from "../quant/kernels/convert-band.js";
+import type { BandSpec } from "../quant/kernels/types.js";
 
 interface Request {
   id: number;

@@ -1,5 +1,6 @@
-import { Fp8kitError } from "../errors.js";
 import { describe } from "./encode.js";
+import { LITTLE_ENDIAN } from "./endian.js";
+import { FormatError } from "./errors.js";
 import { formatState } from "./format-cache.js";
 import type { FormatName } from "./types.js";
 
@@ -36,7 +37,7 @@ export function decodeInto(
   const st = formatState(format);
   const c = checkCodes(format, codes, st.traits.bits === 16);
   if (dst.length !== c.length) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "length-mismatch",
       `decodeInto(${format}): ${c.length} codes but destination holds ${dst.length}`,
     );
@@ -70,7 +71,7 @@ function checkCodes(
     for (let i = 0; i < codes.length; i++) {
       const c = codes[i];
       if (!Number.isInteger(c) || c < 0 || c > limit) {
-        throw new Fp8kitError(
+        throw new FormatError(
           "invalid-code",
           `decode(${format}): element ${i} (${c}) is not a code in 0..${limit}`,
         );
@@ -78,7 +79,7 @@ function checkCodes(
     }
     return codes;
   }
-  throw new Fp8kitError(
+  throw new FormatError(
     "invalid-array",
     `decode(${format}) needs a ${wide ? "Uint16Array" : "Uint8Array"} or number[], got ${describe(codes)}`,
   );
@@ -112,8 +113,6 @@ function decodeIntoUnchecked(
   else for (let i = 0; i < n; i++) out[i] = table[codes[i]];
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 // One monomorphic loop per code array type (V8 keeps typed-array element access fast that way).
 function lookup8(table: Uint32Array, codes: Uint8Array, out: Uint32Array): void {
   const n = codes.length;
@@ -142,10 +141,10 @@ function lookup16(table: Uint32Array, codes: Uint16Array, out: Uint32Array): voi
   for (let i = 0; i < n; i++) out[i] = table[codes[i]];
 }
 
-function strayBits(format: FormatName, bits: number, codes: ArrayLike<number>): Fp8kitError {
+function strayBits(format: FormatName, bits: number, codes: ArrayLike<number>): FormatError {
   let i = 0;
   while (i < codes.length && codes[i] < 1 << bits) i++;
-  return new Fp8kitError(
+  return new FormatError(
     "invalid-code",
     `decode(${format}): element ${i} (${codes[i]}) has bits above the ${bits}-bit code`,
   );

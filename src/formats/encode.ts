@@ -1,5 +1,5 @@
-import { Fp8kitError } from "../errors.js";
 import { encodeScalar } from "./codec.js";
+import { FormatError } from "./errors.js";
 import { makeBitsEncoder } from "./fast.js";
 import { formatState } from "./format-cache.js";
 import { resolveOptions } from "./options.js";
@@ -51,13 +51,13 @@ export function encodeInto(
   const n = checkInput(values);
   const want = st.traits.bits === 16 ? Uint16Array : Uint8Array;
   if (!(dst instanceof want)) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "invalid-array",
       `encodeInto(${format}) needs a ${want.name} destination, got ${describe(dst)}`,
     );
   }
   if (dst.length !== n) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "length-mismatch",
       `encodeInto(${format}): ${n} values but destination holds ${dst.length}`,
     );
@@ -134,7 +134,7 @@ function checkInput(values: unknown): number {
   if (Array.isArray(values)) {
     for (let i = 0; i < values.length; i++) {
       if (typeof values[i] !== "number") {
-        throw new Fp8kitError(
+        throw new FormatError(
           "invalid-array",
           `encode: element ${i} is ${typeof values[i]}, expected a number`,
         );
@@ -142,7 +142,7 @@ function checkInput(values: unknown): number {
     }
     return values.length;
   }
-  throw new Fp8kitError(
+  throw new FormatError(
     "invalid-array",
     `encode needs a Float32Array, Float64Array or number[], got ${describe(values)}`,
   );

@@ -1,5 +1,6 @@
 import type { Derived } from "./codec.js";
 import { encodeScalar, nanCode, overflowCode } from "./codec.js";
+import { LITTLE_ENDIAN } from "./endian.js";
 import { encodeE8m0Bits } from "./float8-e8m0.js";
 import type { FormatTraits, Overflow } from "./types.js";
 
@@ -22,7 +23,6 @@ import type { FormatTraits, Overflow } from "./types.js";
  */
 export type Kernel = (src: Uint32Array, srcF: Float32Array, dst: Uint8Array | Uint16Array) => void;
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const MAGIC = 6755399441055744; // 1.5 * 2^52
 const scratchF = new Float32Array(1);
 const scratchU = new Uint32Array(scratchF.buffer);

@@ -1,5 +1,6 @@
 export { decode, decodeInto, decodeTable } from "./decode.js";
 export { type EncodeInput, encode, encodeInto, float32BitsEncoder } from "./encode.js";
+export { FormatError, type FormatErrorCode } from "./errors.js";
 export { encodeE8m0Bits } from "./float8-e8m0.js";
 export { decodeHif8 } from "./hifloat8.js";
 export { formatInfo } from "./info.js";

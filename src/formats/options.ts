@@ -1,4 +1,4 @@
-import { Fp8kitError } from "../errors.js";
+import { FormatError } from "./errors.js";
 import { checkSeed } from "./prng.js";
 import type { EncodeOptions, FormatTraits, Overflow, Rounding } from "./types.js";
 
@@ -14,21 +14,21 @@ export interface ResolvedOptions {
 /** Checks user options and fills in the format's defaults. */
 export function resolveOptions(t: FormatTraits, options: EncodeOptions | undefined): ResolvedOptions {
   if (options !== undefined && (options === null || typeof options !== "object")) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "invalid-options",
       `encode options must be an object, got ${options === null ? "null" : typeof options}`,
     );
   }
   const rounding = options?.rounding ?? t.defaultRounding;
   if (!ROUNDINGS.includes(rounding)) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "invalid-rounding",
       `unknown rounding ${JSON.stringify(rounding)}; accepted: ${ROUNDINGS.join(", ")}`,
     );
   }
   const overflow = options?.overflow ?? "nonfinite";
   if (!OVERFLOWS.includes(overflow)) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "invalid-overflow",
       `unknown overflow policy ${JSON.stringify(overflow)}; accepted: ${OVERFLOWS.join(", ")}`,
     );

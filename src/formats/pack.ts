@@ -1,4 +1,4 @@
-import { Fp8kitError } from "../errors.js";
+import { FormatError } from "./errors.js";
 
 /**
  * Packs 4-bit codes two per byte, element 0 in the low nibble (torchao `pack_uint4`, DeepGEMM,
@@ -9,7 +9,7 @@ export function packFp4(codes: Uint8Array): Uint8Array {
   const out = new Uint8Array((n + 1) >>> 1);
   for (let i = 0; i < n; i++) {
     const c = codes[i];
-    if (c > 15) throw new Fp8kitError("invalid-code", `packFp4: element ${i} (${c}) is not a 4-bit code`);
+    if (c > 15) throw new FormatError("invalid-code", `packFp4: element ${i} (${c}) is not a 4-bit code`);
     out[i >>> 1] |= (i & 1) === 0 ? c : c << 4;
   }
   return out;
@@ -18,7 +18,7 @@ export function packFp4(codes: Uint8Array): Uint8Array {
 /** Unpacks `count` 4-bit codes (element 0 from the low nibble), one per byte. */
 export function unpackFp4(packed: Uint8Array, count: number): Uint8Array {
   if (!Number.isSafeInteger(count) || count < 0 || (count + 1) >>> 1 > packed.length) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "length-mismatch",
       `unpackFp4: ${count} elements need ${Math.ceil(count / 2)} bytes, got ${packed.length}`,
     );

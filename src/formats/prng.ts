@@ -1,8 +1,9 @@
-import { Fp8kitError } from "../errors.js";
+import { FormatError } from "./errors.js";
 
 /**
- * A small seeded generator (mulberry32) for stochastic rounding: 32 random bits per call, returned
- * as a float in [0, 1). Reproducible across platforms because it uses only 32-bit integer math.
+ * The library's one seeded generator (mulberry32), for stochastic rounding and the audit's block
+ * sampling: 32 random bits per call, returned as a float in [0, 1). Reproducible across platforms
+ * because it uses only 32-bit integer math.
  */
 export function seededUniform(seed: number): () => number {
   let state = seed >>> 0;
@@ -18,7 +19,7 @@ export function seededUniform(seed: number): () => number {
 /** Validates a user seed: a safe integer (any sign; it is reduced modulo 2^32). */
 export function checkSeed(seed: unknown): number {
   if (typeof seed !== "number" || !Number.isSafeInteger(seed)) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "invalid-seed",
       `options.seed must be a safe integer, got ${typeof seed === "number" ? seed : typeof seed}`,
     );

@@ -1,5 +1,5 @@
-import { Fp8kitError } from "../errors.js";
 import { bfloat16 } from "./bfloat16.js";
+import { FormatError } from "./errors.js";
 import { float4_e2m1fn } from "./float4-e2m1.js";
 import { float6_e2m3fn, float6_e3m2fn } from "./float6.js";
 import { float8_e4m3fn } from "./float8-e4m3fn.js";
@@ -34,7 +34,7 @@ export function isFormatName(name: unknown): name is FormatName {
 /** The traits of a format, or an `unknown-format` error listing the accepted names. */
 export function traitsOf(name: unknown): FormatTraits {
   if (!isFormatName(name)) {
-    throw new Fp8kitError(
+    throw new FormatError(
       "unknown-format",
       `unknown format ${JSON.stringify(name)}; accepted: ${FORMAT_NAMES.join(", ")}`,
     );

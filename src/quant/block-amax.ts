@@ -1,7 +1,7 @@
-import { decodeTable } from "../formats/index.js";
+import { valuesOf } from "./element-codes.js";
 import { QuantError, where } from "./errors.js";
 import { f32FromBits } from "./float32.js";
-import { type BlockSpec, checkLength, resolveBlock, scaleGrid, view2d } from "./layout.js";
+import { BlockRows, type BlockSpec, checkLength, resolveBlock, scaleGrid, view2d } from "./layout.js";
 
 /** A tensor to quantize: float32 values, or raw BF16/F16 codes (never widened as a whole). */
 export type QuantInput =
@@ -22,13 +22,6 @@ export interface InputView {
   magnitude(bits: number): number;
 }
 
-let f16Table: Float32Array | undefined;
-/** Float32 value of every float16 code (from the shared codec). */
-export function float16Values(): Float32Array {
-  if (f16Table === undefined) f16Table = decodeTable("float16");
-  return f16Table;
-}
-
 /** Normalises and checks an input against its shape. */
 export function inputView(x: QuantInput, shape: readonly number[], name?: string): InputView {
   if (x instanceof Float32Array) {
@@ -44,7 +37,7 @@ export function inputView(x: QuantInput, shape: readonly number[], name?: string
   }
   if (x === null || typeof x !== "object" || !(x.codes instanceof Uint16Array)) {
     throw new QuantError(
-      "bad-input",
+      "invalid-input",
       `${where(name)}input must be a Float32Array or { dtype: "bfloat16" | "float16", codes: Uint16Array }`,
     );
   }
@@ -60,7 +53,7 @@ export function inputView(x: QuantInput, shape: readonly number[], name?: string
     };
   }
   if (x.dtype === "float16") {
-    const t = float16Values();
+    const t = valuesOf("float16");
     return {
       kind: "float16",
       length: x.codes.length,
@@ -71,7 +64,7 @@ export function inputView(x: QuantInput, shape: readonly number[], name?: string
     };
   }
   throw new QuantError(
-    "bad-input",
+    "invalid-input",
     `${where(name)}input dtype "${String((x as { dtype: unknown }).dtype)}" must be "bfloat16" or "float16"`,
   );
 }
@@ -112,7 +105,8 @@ export function amaxFromBits(v: InputView, b: number): number {
 }
 
 /**
- * Per-block max |x| over the 2-D view of `shape`, row-major over the block grid. Partial edge
+ * Per-block max |x| over the 2-D view of `shape`, row-major over the block grid (`BlockRows`: per
+ * matrix for stacked tensors). Partial edge
  * blocks take the max over the elements that exist (zero padding never changes an amax). A block
  * containing a NaN has amax NaN; a block containing an Inf (and no NaN) has amax Inf.
  */
@@ -123,13 +117,14 @@ export function blockAmax(
   name?: string,
 ): Float32Array {
   const v = inputView(x, shape, name);
-  const [rows, cols] = view2d(shape);
-  const [br, bc] = resolveBlock(shape, block, name);
+  const [, cols] = view2d(shape);
+  const [, bc] = resolveBlock(shape, block, name);
   const [gr, gc] = scaleGrid(shape, block);
+  const blockRows = new BlockRows(shape, block);
   const out = new Float32Array(gr * gc);
   const tmp = new Uint32Array(gc);
   for (let g = 0; g < gr; g++) {
-    bandAmaxBits(v, cols, g * br, Math.min((g + 1) * br, rows), bc, tmp);
+    bandAmaxBits(v, cols, blockRows.start(g), blockRows.end(g), bc, tmp);
     for (let j = 0; j < gc; j++) out[g * gc + j] = amaxFromBits(v, tmp[j]);
   }
   return out;

@@ -26,12 +26,15 @@ function align(x: number, y: number): number {
 
 function dims(shape: readonly number[], length: number, what: string): [number, number, number] {
   if ((shape.length !== 2 && shape.length !== 3) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new QuantError("bad-shape", `${what}: shape [${shape.join(", ")}] must be [mn, k] or [b, mn, k]`);
+    throw new QuantError(
+      "invalid-shape",
+      `${what}: shape [${shape.join(", ")}] must be [mn, k] or [b, mn, k]`,
+    );
   }
   const [b, mn, k] = shape.length === 2 ? [1, shape[0], shape[1]] : [shape[0], shape[1], shape[2]];
   if (b * mn * k !== length) {
     throw new QuantError(
-      "bad-shape",
+      "invalid-shape",
       `${what}: ${length} scales do not match shape [${shape.join(", ")}] (${b * mn * k} expected)`,
     );
   }
@@ -104,7 +107,7 @@ export function unpackUe8m0Sm100(packed: PackedUe8m0, k: number): Uint8Array {
     packed.data.length !== b * packedK * alignedMn
   ) {
     throw new QuantError(
-      "bad-shape",
+      "invalid-shape",
       `unpackUe8m0Sm100: k = ${k} and ${packed.data.length} int32 words do not match packed shape [${packed.shape.join(", ")}]`,
     );
   }

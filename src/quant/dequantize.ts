@@ -1,9 +1,18 @@
+import { LITTLE_ENDIAN } from "../formats/endian.js";
 import { encodeInto, formatInfo } from "../formats/index.js";
 import { storedScaleValue } from "./block-scales.js";
 import { dataLength, loadCodes, valuesOf } from "./element-codes.js";
 import { QuantError, where } from "./errors.js";
 import { f32Bits } from "./float32.js";
-import { type BlockSpec, checkLength, checkScaleShape, resolveBlock, scaleGrid, view2d } from "./layout.js";
+import {
+  BlockRows,
+  type BlockSpec,
+  checkLength,
+  checkScaleShape,
+  resolveBlock,
+  scaleGrid,
+  view2d,
+} from "./layout.js";
 import type { QuantizedTensor } from "./quantize.js";
 import { checkScaleArray } from "./scale-storage.js";
 import { resolveScheme } from "./schemes.js";
@@ -24,14 +33,14 @@ const CHUNK_ELEMENTS = 1 << 16;
  * Dequantizes: every element is fl32(decode(code) * scale) (NVFP4: scale = fl32(e4m3 * global)),
  * then, for `to: "bfloat16" | "float16"`, rounded to nearest-even into 16-bit codes: the same
  * numbers as DeepSeek's `fp8_cast_bf16.py` and torchao's `to_dtype`. A NaN scale (E8M0 0xFF) makes
- * its whole block NaN. Large blocks go through a 256-entry table per block (the value of every code
- * under that block's scale); small blocks with E8M0/E4M3 scales share tables by scale.
+ * its whole block NaN. For 16-bit output, large blocks go through a 256-entry table per block (the
+ * output of every code under that block's scale); small blocks with E8M0/E4M3 scales share tables by scale.
  */
 export function dequantize(q: QuantizedTensor, options: DequantizeOptions = {}): Float32Array | Uint16Array {
   const name = options.name;
   const to = options.to ?? "float32";
   if (to !== "float32" && to !== "bfloat16" && to !== "float16") {
-    throw new QuantError("bad-input", `${where(name)}dequantize: unknown output dtype "${String(to)}"`);
+    throw new QuantError("invalid-input", `${where(name)}dequantize: unknown output dtype "${String(to)}"`);
   }
   const scheme = resolveScheme(q.scheme);
   const info = formatInfo(scheme.element);
@@ -39,7 +48,7 @@ export function dequantize(q: QuantizedTensor, options: DequantizeOptions = {}):
   const bits = info.bits;
   if (!(q.data instanceof Uint8Array) || q.data.length !== dataLength(n, bits)) {
     throw new QuantError(
-      "bad-shape",
+      "invalid-shape",
       `${where(name)}data of ${q.data?.length} bytes does not match shape [${q.shape.join(", ")}] of ` +
         `${scheme.element}: expected ${dataLength(n, bits)} bytes`,
     );
@@ -47,7 +56,7 @@ export function dequantize(q: QuantizedTensor, options: DequantizeOptions = {}):
   checkScaleArray(q.scales, scheme.scale, name);
   checkScaleShape(q.scaleShape, q.scales.length, q.shape, scheme.block, name);
   if (scheme.scale === "e4m3" && (scheme.globalScale ?? true) && q.globalScale === undefined) {
-    throw new QuantError("bad-scales", `${where(name)}NVFP4 two-level tensor has no globalScale`);
+    throw new QuantError("invalid-scales", `${where(name)}NVFP4 two-level tensor has no globalScale`);
   }
   const scaleOf = (i: number) => storedScaleValue(scheme, q.scales, i, q.globalScale);
   return dequantizeWith(
@@ -58,7 +67,7 @@ export function dequantize(q: QuantizedTensor, options: DequantizeOptions = {}):
     scheme.block,
     scaleOf,
     to,
-    scheme.scale !== "f32" && scheme.scale !== "bf16",
+    scheme.scale === "ue8m0" || scheme.scale === "e4m3",
   );
 }
 
@@ -69,7 +78,7 @@ function countOf(shape: readonly number[]): number {
 }
 
 /** Shared dequantization loop; `scaleOf(blockIndex)` is the float32 multiplier of a block. */
-export function dequantizeWith(
+function dequantizeWith(
   data: Uint8Array,
   bits: number,
   element: Parameters<typeof valuesOf>[0],
@@ -88,13 +97,13 @@ export function dequantizeWith(
   const wide = to !== "float32";
   const out = wide ? new Uint16Array(n) : new Float32Array(n);
   const blockElems = br * Math.min(bc, cols);
-  const useTables = blockElems >= TABLE_MIN_BLOCK || fewScales;
+  // Float32 output multiplies directly: a table lookup is no faster than the product.
+  const useTables = wide && (blockElems >= TABLE_MIN_BLOCK || fewScales);
+  const blockRows = new BlockRows(shape, block);
   const rowCodes = new Uint8Array(bits === 4 ? cols : 0);
 
   if (useTables) {
-    // 4 codes per 32-bit load and 2 outputs per 32-bit store when everything is 4-aligned.
     const words =
-      wide &&
       bits === 8 &&
       LITTLE_ENDIAN &&
       cols % 4 === 0 &&
@@ -102,27 +111,27 @@ export function dequantizeWith(
       data.byteOffset % 4 === 0;
     const src32 = words ? new Uint32Array(data.buffer, data.byteOffset, data.length >> 2) : null;
     const out32 = words ? new Uint32Array(out.buffer, out.byteOffset, out.length >> 1) : null;
-    const cache = new Map<number, Float32Array | Uint16Array>();
+    const cache = new Map<number, Uint16Array>();
     const tmp = new Float32Array(codeCount);
-    const tables: (Float32Array | Uint16Array)[] = new Array(gc);
+    const tables: Uint16Array[] = new Array(gc);
     for (let g = 0; g < gr; g++) {
       for (let j = 0; j < gc; j++) {
         const s = scaleOf(g * gc + j);
         const key = f32Bits(s);
         let t = cache.get(key);
         if (t === undefined) {
-          for (let c = 0; c < codeCount; c++) tmp[c] = dec[c] * s;
-          if (wide) {
-            t = new Uint16Array(codeCount);
-            encodeInto(to, tmp, t);
-          } else t = tmp.slice();
+          // A NaN scale makes its block NaN (never NaN * NaN, whose sign JavaScript leaves open).
+          if (Number.isNaN(s)) tmp.fill(Number.NaN);
+          else for (let c = 0; c < codeCount; c++) tmp[c] = dec[c] * s;
+          t = new Uint16Array(codeCount);
+          encodeInto(to, tmp, t);
           if (cache.size > 4096) cache.clear();
           cache.set(key, t);
         }
         tables[j] = t;
       }
-      const r1 = Math.min((g + 1) * br, rows);
-      for (let r = g * br; r < r1; r++) {
+      const r1 = blockRows.end(g);
+      for (let r = blockRows.start(g); r < r1; r++) {
         const rowStart = r * cols;
         let src: Uint8Array = data;
         let base = rowStart;
@@ -131,10 +140,7 @@ export function dequantizeWith(
           src = rowCodes;
           base = 0;
         }
-        if (words) lookupRowWords(out32!, tables as Uint16Array[], src32!, rowStart, cols, bc, gc);
-        else if (wide)
-          lookupRow16(out as Uint16Array, tables as Uint16Array[], src, rowStart, base, cols, bc, gc);
-        else lookupRow32(out as Float32Array, tables as Float32Array[], src, rowStart, base, cols, bc, gc);
+        lookupRow(out as Uint16Array, out32, tables, src, src32, rowStart, base, cols, bc, gc);
       }
     }
     return out;
@@ -153,7 +159,7 @@ export function dequantizeWith(
     const dst = wide ? scratch : (out as Float32Array);
     const base = wide ? -r0 * cols : 0;
     for (let r = r0; r < r1; r++) {
-      const g = Math.floor(r / br);
+      const g = blockRows.of(r);
       if (g !== lastBand) {
         for (let j = 0; j < gc; j++) rowScales[j] = scaleOf(g * gc + j);
         lastBand = g;
@@ -163,7 +169,8 @@ export function dequantizeWith(
       for (let j = 0, c0 = 0; j < gc; j++, c0 += bc) {
         const s = rowScales[j];
         const end = Math.min(c0 + bc, cols);
-        for (let c = c0; c < end; c++) dst[base + rowStart + c] = dec[codes[k + c]] * s;
+        if (Number.isNaN(s)) dst.fill(Number.NaN, base + rowStart + c0, base + rowStart + end);
+        else for (let c = c0; c < end; c++) dst[base + rowStart + c] = dec[codes[k + c]] * s;
       }
     }
     if (wide) encodeInto(to, scratch.subarray(0, m), (out as Uint16Array).subarray(r0 * cols, r1 * cols));
@@ -171,33 +178,16 @@ export function dequantizeWith(
   return out;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function lookupRowWords(
-  out32: Uint32Array,
-  tables: Uint16Array[],
-  src32: Uint32Array,
-  rowStart: number,
-  cols: number,
-  bc: number,
-  gc: number,
-): void {
-  for (let j = 0, c0 = 0; j < gc; j++, c0 += bc) {
-    const t = tables[j];
-    const end = Math.min(c0 + bc, cols);
-    for (let w = (rowStart + c0) >> 2, e = (rowStart + end) >> 2; w < e; w++) {
-      const x = src32[w];
-      out32[2 * w] = t[x & 0xff] | (t[(x >>> 8) & 0xff] << 16);
-      out32[2 * w + 1] = t[(x >>> 16) & 0xff] | (t[x >>> 24] << 16);
-    }
-  }
-}
-
-// Two monomorphic copies of the lookup loop (one per output array type) keep V8's loads typed.
-function lookupRow16(
+/**
+ * One row through the block tables: four codes per 32-bit load and two outputs per 32-bit store
+ * when `words` (everything 4-aligned), else one code at a time from `src` (at `base` for the row).
+ */
+function lookupRow(
   out: Uint16Array,
+  out32: Uint32Array | null,
   tables: Uint16Array[],
   src: Uint8Array,
+  src32: Uint32Array | null,
   rowStart: number,
   base: number,
   cols: number,
@@ -207,26 +197,16 @@ function lookupRow16(
   for (let j = 0, c0 = 0; j < gc; j++, c0 += bc) {
     const t = tables[j];
     const end = Math.min(c0 + bc, cols);
-    const shift = base - rowStart;
-    for (let i = rowStart + c0, e = rowStart + end; i < e; i++) out[i] = t[src[i + shift]];
-  }
-}
-
-function lookupRow32(
-  out: Float32Array,
-  tables: Float32Array[],
-  src: Uint8Array,
-  rowStart: number,
-  base: number,
-  cols: number,
-  bc: number,
-  gc: number,
-): void {
-  for (let j = 0, c0 = 0; j < gc; j++, c0 += bc) {
-    const t = tables[j];
-    const end = Math.min(c0 + bc, cols);
-    const shift = base - rowStart;
-    for (let i = rowStart + c0, e = rowStart + end; i < e; i++) out[i] = t[src[i + shift]];
+    if (out32 !== null && src32 !== null) {
+      for (let w = (rowStart + c0) >> 2, e = (rowStart + end) >> 2; w < e; w++) {
+        const x = src32[w];
+        out32[2 * w] = t[x & 0xff] | (t[(x >>> 8) & 0xff] << 16);
+        out32[2 * w + 1] = t[(x >>> 16) & 0xff] | (t[x >>> 24] << 16);
+      }
+    } else {
+      const shift = base - rowStart;
+      for (let i = rowStart + c0, e = rowStart + end; i < e; i++) out[i] = t[src[i + shift]];
+    }
   }
 }
 
@@ -246,7 +226,7 @@ export function dequantizeBlockFp8ToBf16(
   const [gr, gc] = scaleGrid(shape, block);
   if (!(scaleInv instanceof Float32Array) || scaleInv.length !== gr * gc) {
     throw new QuantError(
-      "bad-scales",
+      "invalid-scales",
       `weight_scale_inv of ${scaleInv?.length} values does not match shape [${shape.join(", ")}] in ` +
         `[${block.join(", ")}] blocks: expected [${gr}, ${gc}] (${gr * gc} values)`,
     );

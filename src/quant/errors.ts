@@ -6,23 +6,19 @@ import { Fp8kitError } from "../errors.js";
  * message names the tensor (when the caller gave a name), the shape and the expected value.
  */
 export type QuantErrorCode =
-  | "bad-shape"
-  | "bad-block"
-  | "bad-scheme"
+  | "invalid-shape"
+  | "invalid-block"
+  | "invalid-scheme"
   | "unknown-format"
   | "unknown-rule"
   | "unknown-preset"
-  | "bad-scales"
+  | "invalid-scales"
   | "scale-not-power-of-two"
   | "scale-not-representable"
-  | "bad-input";
+  | "invalid-input";
 
-export class QuantError extends Fp8kitError {
+export class QuantError extends Fp8kitError<QuantErrorCode> {
   override name = "QuantError";
-  declare readonly code: QuantErrorCode;
-  constructor(code: QuantErrorCode, message: string) {
-    super(code, message);
-  }
 }
 
 /** Prefix for messages: `tensor "name": ` when a name is known. */

@@ -1,6 +1,5 @@
 import { encodeInto, type FormatName, type Rounding } from "../formats/index.js";
-import { float16Values } from "./block-amax.js";
-import { f32FromBits } from "./float32.js";
+import { valuesOf } from "./element-codes.js";
 
 /**
  * Quantization of 16-bit input by table lookup. With a power-of-two scale 2^k the element code of a
@@ -12,16 +11,6 @@ import { f32FromBits } from "./float32.js";
 const cache = new Map<string, Uint8Array>();
 /** Bound on cached tables (64 KiB each); the cache is cleared when it fills. */
 const MAX_TABLES = 96;
-
-let bf16Values: Float32Array | undefined;
-function inputValues(dtype: "bfloat16" | "float16"): Float32Array {
-  if (dtype === "float16") return float16Values();
-  if (bf16Values === undefined) {
-    bf16Values = new Float32Array(65536);
-    for (let c = 0; c < 65536; c++) bf16Values[c] = f32FromBits(c << 16);
-  }
-  return bf16Values;
-}
 
 /** The 65536-entry code table for scale 2^k (k NaN: the NaN scale, every entry the NaN code). */
 export function pow2CodeTable(
@@ -35,17 +24,20 @@ export function pow2CodeTable(
   const key = `${dtype}|${element}|${k}|${rounding}|${saturate ? 1 : 0}`;
   let t = cache.get(key);
   if (t !== undefined) return t;
-  const src = inputValues(dtype);
-  const factor = Number.isNaN(k) ? Number.NaN : 2 ** -k;
+  const src = valuesOf(dtype);
+  const factor = 2 ** -k;
   const scaled = new Float32Array(65536);
-  for (let c = 0; c < 65536; c++) {
-    let v = Math.fround(src[c] * factor);
-    if (saturate) {
-      if (v > max) v = max;
-      else if (v < -max) v = -max;
+  // A NaN scale makes every entry NaN (never NaN * NaN, whose sign JavaScript leaves open).
+  if (Number.isNaN(k)) scaled.fill(Number.NaN);
+  else
+    for (let c = 0; c < 65536; c++) {
+      let v = Math.fround(src[c] * factor);
+      if (saturate) {
+        if (v > max) v = max;
+        else if (v < -max) v = -max;
+      }
+      scaled[c] = v;
     }
-    scaled[c] = v;
-  }
   t = new Uint8Array(65536);
   encodeInto(element, scaled, t, { rounding, overflow: saturate ? "saturate" : "nonfinite" });
   if (cache.size >= MAX_TABLES) cache.clear();

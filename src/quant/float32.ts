@@ -27,14 +27,6 @@ export function f32Mantissa(bits: number): number {
   return bits & 0x7fffff;
 }
 
-/**
- * 2^k for an integer k, exact. Every power of two from 2^-149 to 2^127 is a float32 (2^-127 is the
- * subnormal 0x00400000), and JavaScript numbers hold them exactly.
- */
-export function exp2i(k: number): number {
-  return 2 ** k;
-}
-
 /** True when `x` is a positive float32 power of two (normal or subnormal). */
 export function isPowerOfTwoF32(x: number): boolean {
   if (!(x > 0) || !Number.isFinite(x) || Math.fround(x) !== x) return false;

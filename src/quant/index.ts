@@ -15,6 +15,7 @@ export {
   type QuantizeOptions,
   quantize,
 } from "./quantize.js";
+export type { ScaleStorage } from "./scale-encoding.js";
 export {
   amaxScale,
   ceilScaleExponent,
@@ -47,6 +48,5 @@ export {
   type PresetName,
   presets,
   resolveScheme,
-  type ScaleStorage,
   type Scheme,
 } from "./schemes.js";

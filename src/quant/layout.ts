@@ -12,7 +12,7 @@ export type BlockSpec = readonly [number, number] | "tensor" | "row";
 export function checkShape(shape: readonly number[], name?: string): number {
   if (!Array.isArray(shape) || shape.length === 0) {
     throw new QuantError(
-      "bad-shape",
+      "invalid-shape",
       `${where(name)}shape ${JSON.stringify(shape)} must be a non-empty array`,
     );
   }
@@ -20,14 +20,14 @@ export function checkShape(shape: readonly number[], name?: string): number {
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
       throw new QuantError(
-        "bad-shape",
+        "invalid-shape",
         `${where(name)}shape [${shape.join(", ")}] has dimension ${String(d)}: expected non-negative integers`,
       );
     }
     n *= d;
   }
   if (!Number.isSafeInteger(n)) {
-    throw new QuantError("bad-shape", `${where(name)}shape [${shape.join(", ")}] has too many elements`);
+    throw new QuantError("invalid-shape", `${where(name)}shape [${shape.join(", ")}] has too many elements`);
   }
   return n;
 }
@@ -37,7 +37,7 @@ export function checkLength(length: number, shape: readonly number[], name?: str
   const n = checkShape(shape, name);
   if (length !== n) {
     throw new QuantError(
-      "bad-shape",
+      "invalid-shape",
       `${where(name)}${what} has ${length} elements but shape [${shape.join(", ")}] needs ${n}`,
     );
   }
@@ -69,33 +69,79 @@ export function checkBlock(block: unknown, name?: string): asserts block is read
     !block.every((b) => Number.isSafeInteger(b) && (b as number) > 0)
   ) {
     throw new QuantError(
-      "bad-block",
+      "invalid-block",
       `${where(name)}block ${JSON.stringify(block)} must be [rows, cols] of positive integers, "row" or "tensor"`,
     );
   }
 }
 
 /**
- * Number of blocks along each axis of the 2-D view, edge blocks included:
- * `[ceil(rows / block[0]), ceil(cols / block[1])]` (a [576, 7168] weight in 128x128 blocks: [5, 56]).
+ * The block rows of a tensor's 2-D view. Blocks of more than one row restart at every matrix of a
+ * stacked tensor (the last two dimensions; `[experts, rows, cols]` MoE weights): no block straddles
+ * two matrices, as in the checkpoints loaders read (`expectedScaleShape` of the checkpoint layer).
+ * 1xK tiles and `"tensor"` blocks cover the view as a whole.
+ */
+export class BlockRows {
+  /** Rows of one block. */
+  readonly br: number;
+  /** Rows of the view one matrix holds (all of them when blocks do not restart). */
+  readonly matrixRows: number;
+  /** Block rows per matrix, and in all. */
+  readonly perMatrix: number;
+  readonly count: number;
+
+  constructor(shape: readonly number[], block: BlockSpec) {
+    const [rows] = view2d(shape);
+    const br = resolveBlock(shape, block)[0];
+    this.br = br;
+    const stacked = block !== "tensor" && br > 1 && shape.length >= 3;
+    this.matrixRows = stacked ? shape[shape.length - 2] : rows;
+    this.perMatrix = Math.ceil(this.matrixRows / br);
+    this.count = this.matrixRows === 0 ? 0 : (rows / this.matrixRows) * this.perMatrix;
+  }
+
+  /** First row of block row `g`. */
+  start(g: number): number {
+    const m = Math.floor(g / this.perMatrix);
+    return m * this.matrixRows + (g - m * this.perMatrix) * this.br;
+  }
+
+  /** One past the last row of block row `g`. */
+  end(g: number): number {
+    const m = Math.floor(g / this.perMatrix);
+    return Math.min(this.start(g) + this.br, (m + 1) * this.matrixRows);
+  }
+
+  /** Block row of row `r`. */
+  of(r: number): number {
+    const m = Math.floor(r / this.matrixRows);
+    return m * this.perMatrix + Math.floor((r - m * this.matrixRows) / this.br);
+  }
+}
+
+/**
+ * Number of blocks along each axis of the 2-D view, edge blocks included: `[block rows, ceil(cols /
+ * block[1])]` (a [576, 7168] weight in 128x128 blocks: [5, 56]; [2, 192, 128] stacked experts: [4, 1]).
  */
 export function scaleGrid(shape: readonly number[], block: BlockSpec): [number, number] {
   checkShape(shape);
-  const [rows, cols] = view2d(shape);
-  const [br, bc] = resolveBlock(shape, block);
-  return [Math.ceil(rows / br), Math.ceil(cols / bc)];
+  const [, cols] = view2d(shape);
+  const [, bc] = resolveBlock(shape, block);
+  return [new BlockRows(shape, block).count, Math.ceil(cols / bc)];
 }
 
 /**
  * Shape of the stored scale tensor. For 1xK tiles it keeps the leading dimensions
- * (`[..., shape[-1] / K]`, as torchao and DeepGEMM store activation scales); otherwise it is the grid
- * `[gr, gc]` (DeepSeek's `weight_scale_inv`).
+ * (`[..., shape[-1] / K]`, as torchao and DeepGEMM store activation scales); for blocks of more rows
+ * it is the per-matrix grid, leading dimensions kept (`[..., ceil(rows / br), ceil(cols / bc)]`,
+ * DeepSeek's `weight_scale_inv`); for `"tensor"` and rank-1 shapes the grid `[gr, gc]`.
  */
 export function scaleShapeFor(shape: readonly number[], block: BlockSpec): number[] {
   const [br] = resolveBlock(shape, block);
   const [gr, gc] = scaleGrid(shape, block);
   if (br === 1) return [...shape.slice(0, -1), gc];
-  return [gr, gc];
+  if (block === "tensor" || shape.length < 3) return [gr, gc];
+  return [...shape.slice(0, -2), new BlockRows(shape, block).perMatrix, gc];
 }
 
 /** Checks a scale tensor's shape and length against the grid a block layout needs. */
@@ -117,7 +163,7 @@ export function checkScaleShape(
     (scaleShape.length === 0 ? gr * gc === 1 : scaleShape[scaleShape.length - 1] === gc || gr * gc === 1);
   if (!okShape || scaleLength !== gr * gc) {
     throw new QuantError(
-      "bad-scales",
+      "invalid-scales",
       `${where(name)}scale tensor of shape [${scaleShape.join(", ")}] (${scaleLength} values) does not match ` +
         `the block grid of shape [${shape.join(", ")}] in blocks [${resolveBlock(shape, block).join(", ")}]: ` +
         `expected [${expected.join(", ")}] (${gr * gc} values)`,

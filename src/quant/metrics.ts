@@ -1,5 +1,6 @@
+import { addPairs, type ErrorStats, emptyStats, summarizeErrorStats } from "./error-stats.js";
 import { QuantError } from "./errors.js";
-import { type BlockSpec, checkShape, resolveBlock, scaleGrid, view2d } from "./layout.js";
+import { BlockRows, type BlockSpec, checkShape, resolveBlock, scaleGrid, view2d } from "./layout.js";
 
 /** Error of a dequantized tensor against its original, accumulated in float64. */
 export interface ErrorMetrics {
@@ -11,7 +12,7 @@ export interface ErrorMetrics {
   relativeFrobenius: number;
   /** 10 log10(sum orig^2 / sum (orig - deq)^2) in dB (Inf for an exact match). */
   sqnrDb: number;
-  /** sum(orig * deq) / sqrt(sum orig^2 * sum deq^2) (1 when both are zero, NaN when one is). */
+  /** sum(orig * deq) / sqrt(sum orig^2 * sum deq^2) (1 when both are zero, 0 when only one is). */
   cosine: number;
   maxAbsError: number;
   /**
@@ -43,23 +44,17 @@ export interface MetricsOptions {
 /**
  * Streaming accumulator: feed (original, dequantized) chunks in flat row-major order with `add`,
  * read the result with `result()`. Chunks may be any length; with a layout they must arrive in order.
+ * The sums are the shared `ErrorStats` record (`stats()`), over pairs where both values are finite.
  */
 export class ErrorAccumulator {
   private n = 0;
-  private finite = 0;
-  private sumOO = 0;
-  private sumDD = 0;
-  private sumOD = 0;
-  private sumEE = 0;
-  private maxAbs = 0;
-  private flushed = 0;
-  private saturated = 0;
+  private readonly s = emptyStats();
   private nanIn = 0;
   private infIn = 0;
   private nanOut = 0;
   private infOut = 0;
   private readonly cols: number = 0;
-  private readonly br: number = 1;
+  private readonly rows: BlockRows | null = null;
   private readonly bc: number = 1;
   private readonly gc: number = 0;
   private readonly blockErr: Float64Array | null = null;
@@ -71,10 +66,10 @@ export class ErrorAccumulator {
       const { shape, block } = options.layout;
       checkShape(shape);
       const [, cols] = view2d(shape);
-      const [br, bc] = resolveBlock(shape, block);
+      const [, bc] = resolveBlock(shape, block);
       const [gr, gc] = scaleGrid(shape, block);
       this.cols = cols;
-      this.br = br;
+      this.rows = new BlockRows(shape, block);
       this.bc = bc;
       this.gc = gc;
       this.blockErr = new Float64Array(gr * gc);
@@ -82,14 +77,14 @@ export class ErrorAccumulator {
       if (options.limits) {
         if (options.limits.length !== gr * gc) {
           throw new QuantError(
-            "bad-scales",
+            "invalid-scales",
             `metrics: ${options.limits.length} block limits but the grid of [${shape.join(", ")}] has ${gr * gc} blocks`,
           );
         }
         this.limits = options.limits;
       }
     } else if (options.limits) {
-      throw new QuantError("bad-input", "metrics: `limits` needs `layout`");
+      throw new QuantError("invalid-input", "metrics: `limits` needs `layout`");
     }
   }
 
@@ -97,7 +92,7 @@ export class ErrorAccumulator {
   add(original: ArrayLike<number>, dequantized: ArrayLike<number>): this {
     if (original.length !== dequantized.length) {
       throw new QuantError(
-        "bad-shape",
+        "invalid-shape",
         `metrics: original chunk has ${original.length} values, dequantized ${dequantized.length}`,
       );
     }
@@ -114,21 +109,17 @@ export class ErrorAccumulator {
       if (blocks) {
         const r = Math.floor(idx / this.cols);
         const c = idx - r * this.cols;
-        b = Math.floor(r / this.br) * this.gc + Math.floor(c / this.bc);
+        b = this.rows!.of(r) * this.gc + Math.floor(c / this.bc);
       }
-      if (!Number.isFinite(o)) continue;
-      if (this.limits !== null && Math.abs(o) > this.limits[b]) this.saturated++;
+      if (!Number.isFinite(o)) {
+        this.s.nonfinite++;
+        continue;
+      }
+      if (this.limits !== null && Math.abs(o) > this.limits[b]) this.s.saturated++;
       if (!Number.isFinite(d)) continue;
-      this.finite++;
-      const e = o - d;
-      this.sumOO += o * o;
-      this.sumDD += d * d;
-      this.sumOD += o * d;
-      this.sumEE += e * e;
-      const ae = Math.abs(e);
-      if (ae > this.maxAbs) this.maxAbs = ae;
-      if (o !== 0 && d === 0) this.flushed++;
+      addPairs(this.s, o, d, 1);
       if (blocks) {
+        const ae = Math.abs(o - d);
         if (ae > this.blockErr![b]) this.blockErr![b] = ae;
         const ao = Math.abs(o);
         if (ao > this.blockAmax![b]) this.blockAmax![b] = ao;
@@ -137,20 +128,21 @@ export class ErrorAccumulator {
     return this;
   }
 
+  /** The sums so far (a copy). */
+  stats(): ErrorStats {
+    return { ...this.s };
+  }
+
   result(): ErrorMetrics {
+    const { relFrob, sqnrDb, cosine } = summarizeErrorStats(this.s);
     const m: ErrorMetrics = {
       count: this.n,
-      finiteCount: this.finite,
-      relativeFrobenius:
-        this.sumOO === 0
-          ? this.sumEE === 0
-            ? 0
-            : Number.POSITIVE_INFINITY
-          : Math.sqrt(this.sumEE / this.sumOO),
-      sqnrDb: this.sumEE === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(this.sumOO / this.sumEE),
-      cosine: this.sumOO === 0 && this.sumDD === 0 ? 1 : this.sumOD / Math.sqrt(this.sumOO * this.sumDD),
-      maxAbsError: this.maxAbs,
-      flushedToZero: this.flushed,
+      finiteCount: this.s.count,
+      relativeFrobenius: relFrob,
+      sqnrDb,
+      cosine,
+      maxAbsError: this.s.maxAbsErr,
+      flushedToZero: this.s.flushed,
       nanInput: this.nanIn,
       infInput: this.infIn,
       nanOutput: this.nanOut,
@@ -167,7 +159,7 @@ export class ErrorAccumulator {
       m.blockRelError = rel;
       m.maxBlockRelError = worst;
     }
-    if (this.limits !== null) m.saturated = this.saturated;
+    if (this.limits !== null) m.saturated = this.s.saturated;
     return m;
   }
 }

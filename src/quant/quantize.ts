@@ -1,20 +1,20 @@
+import { LITTLE_ENDIAN } from "../formats/endian.js";
 import { encodeInto, formatInfo } from "../formats/index.js";
 import {
   amaxFromBits,
   bandAmaxBits,
   blockAmax,
-  float16Values,
   type InputView,
   inputView,
   type QuantInput,
 } from "./block-amax.js";
-import { allocScales, computeBlockScaling } from "./block-scales.js";
-import { dataLength, storeCodes } from "./element-codes.js";
+import { computeBlockScaling } from "./block-scales.js";
+import { dataLength, storeCodes, valuesOf } from "./element-codes.js";
 import { QuantError, where } from "./errors.js";
 import { pow2CodeTable } from "./fast-tables.js";
-import { resolveBlock, scaleGrid, scaleShapeFor, view2d } from "./layout.js";
+import { BlockRows, resolveBlock, scaleGrid, scaleShapeFor, view2d } from "./layout.js";
 import { elementLimits, isPowerOfTwoRule, nvfp4GlobalScale } from "./scale-rules.js";
-import type { ScaleArray } from "./scale-storage.js";
+import { allocScales, type ScaleArray } from "./scale-storage.js";
 import { type PresetName, resolveScheme, type Scheme } from "./schemes.js";
 
 /** A block-quantized tensor. */
@@ -25,7 +25,7 @@ export interface QuantizedTensor {
   readonly shape: number[];
   /** Stored scales, row-major over the block grid: Float32Array (`f32`), Uint8Array (`ue8m0`, `e4m3`), Uint16Array (`bf16`). */
   readonly scales: ScaleArray;
-  /** `scaleShapeFor(shape, block)`: `[...shape[:-1], gc]` for 1xK tiles, else `[gr, gc]`. */
+  /** `scaleShapeFor(shape, block)`: `[...shape[:-1], gc]` for 1xK tiles, else the per-matrix grid. */
   readonly scaleShape: number[];
   readonly scheme: Scheme;
   /** NVFP4 two-level: the float32 per-tensor scale (dequantized = e2m1 * e4m3 * globalScale). */
@@ -61,23 +61,24 @@ export function quantize(
   const name = options.name;
   const scheme = resolveScheme(schemeOrPreset);
   const v = inputView(x, shape, name);
-  const [rows, cols] = view2d(shape);
+  const [, cols] = view2d(shape);
   const [br, bc] = resolveBlock(shape, scheme.block, name);
   const [gr, gc] = scaleGrid(shape, scheme.block);
+  const blockRows = new BlockRows(shape, scheme.block);
   const info = formatInfo(scheme.element);
   const bits = info.bits;
   const { max } = elementLimits(scheme.element);
   const saturate = scheme.saturate ?? true;
   const rounding = scheme.rounding ?? "rne";
   const data = new Uint8Array(dataLength(v.length, bits));
-  const scales = allocScales(scheme, gr * gc);
+  const scales = allocScales(scheme.scale, gr * gc);
 
   let globalScale: number | undefined;
   if (scheme.rule === "nvfp4" && (scheme.globalScale ?? true)) {
     if (options.globalScale !== undefined) {
       if (!(options.globalScale > 0) || !Number.isFinite(options.globalScale)) {
         throw new QuantError(
-          "bad-input",
+          "invalid-input",
           `${where(name)}globalScale ${options.globalScale} must be a positive finite number`,
         );
       }
@@ -100,8 +101,8 @@ export function quantize(
   let chunkIndex = 0;
 
   for (let g = 0; g < gr; g++) {
-    const r0 = g * br;
-    const r1 = Math.min(r0 + br, rows);
+    const r0 = blockRows.start(g);
+    const r1 = blockRows.end(g);
     bandAmaxBits(v, cols, r0, r1, bc, amaxBits);
     for (let j = 0; j < gc; j++) amax[j] = amaxFromBits(v, amaxBits[j]);
     const divide = computeBlockScaling(scheme, amax, gc, scales, g * gc, globalScale, scaling);
@@ -154,7 +155,7 @@ function scaleRows(
   limit: number,
 ): void {
   const src = v.bits;
-  const f16 = v.kind === "float16" ? float16Values() : null;
+  const f16 = v.kind === "float16" ? valuesOf("float16") : null;
   const asF32 = v.kind === "float32" ? new Float32Array(src.buffer, src.byteOffset, src.length) : null;
   const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
   let o = 0;
@@ -167,7 +168,9 @@ function scaleRows(
     for (let j = 0, c0 = 0; c0 < cols; j++, c0 += bc) {
       const f = factor[j];
       const end = o + Math.min(c0 + bc, cols);
-      if (divide) {
+      // A NaN scale makes its block NaN (never NaN * NaN, whose sign JavaScript leaves open).
+      if (Number.isNaN(f)) out.fill(Number.NaN, o + c0, end);
+      else if (divide) {
         for (let i = o + c0; i < end; i++) {
           let y = Math.fround(out[i] / f);
           if (y > limit) y = limit;
@@ -186,8 +189,6 @@ function scaleRows(
     o += cols;
   }
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The lookup-table path: one 65536-entry table per block scale. */
 function tableBand(
@@ -276,7 +277,7 @@ export function computeScales(
     for (const a of amax) t = Number.isNaN(a) || Number.isNaN(t) ? Number.NaN : Math.max(t, a);
     globalScale = options.globalScale !== undefined ? Math.fround(options.globalScale) : nvfp4GlobalScale(t);
   }
-  const scales = allocScales(scheme, amax.length);
+  const scales = allocScales(scheme.scale, amax.length);
   const pow2 = isPowerOfTwoRule(scheme.rule);
   computeBlockScaling(scheme, amax, amax.length, scales, 0, globalScale, {
     factor: new Float64Array(amax.length),

@@ -1,5 +1,5 @@
 import type { FormatName } from "../formats/index.js";
-import { encode, formatInfo } from "../formats/index.js";
+import { float32BitsEncoder, formatInfo } from "../formats/index.js";
 import { QuantError } from "./errors.js";
 import { f32Bits, f32Exponent, f32FromBits, f32Mantissa } from "./float32.js";
 
@@ -80,12 +80,12 @@ export function elementLimits(element: FormatName): ElementLimits {
     let info: ReturnType<typeof formatInfo>;
     try {
       info = formatInfo(element);
-    } catch {
-      throw new QuantError("unknown-format", `unknown element format "${String(element)}"`);
+    } catch (e) {
+      throw new QuantError("unknown-format", `unknown element format "${String(element)}"`, { cause: e });
     }
     if (!info.signed || info.bits > 8) {
       throw new QuantError(
-        "bad-scheme",
+        "invalid-scheme",
         `element format "${element}" cannot hold block-scaled data: expected a signed format of at most 8 bits`,
       );
     }
@@ -188,10 +188,13 @@ export function amaxScale(amax: number, element: FormatName, amaxFloor = 1e-4): 
   return Math.fround(Math.max(a, Math.fround(amaxFloor)) / max);
 }
 
+/** float32 bits -> E4M3 code, RNE (the codec's encoder). */
+const e4m3Rne = float32BitsEncoder("float8_e4m3fn");
+
 /** E4M3's smallest normal, torchao's `E4M3_EPS = torch.finfo(torch.float8_e4m3fn).tiny`. */
-export const NVFP4_SCALE_MIN = 2 ** -6;
+const NVFP4_SCALE_MIN = 2 ** -6;
 /** E4M3's largest value, the upper clamp of the NVFP4 block scale. */
-export const NVFP4_SCALE_MAX = 448;
+const NVFP4_SCALE_MAX = 448;
 /** E2M1's largest value times E4M3's: torchao `per_tensor_amax_to_scale` divides by 6 * 448. */
 export const NVFP4_GLOBAL_DIVISOR = 448 * 6;
 
@@ -210,7 +213,7 @@ export function nvfp4ScaleCode(amax: number, globalScale?: number): number {
   if (globalScale !== undefined) s = Math.fround(s / globalScale);
   if (s < NVFP4_SCALE_MIN) s = NVFP4_SCALE_MIN;
   else if (s > NVFP4_SCALE_MAX) s = NVFP4_SCALE_MAX;
-  return encode("float8_e4m3fn", new Float32Array([s]))[0];
+  return e4m3Rne(f32Bits(s));
 }
 
 /** The power-of-two exponent of `rule` for `amax`: an integer in [-127, 127], or NaN (E8M0 0xFF). */

@@ -1,9 +1,10 @@
+import { LITTLE_ENDIAN } from "../formats/endian.js";
 import { decode, decodeTable, encode } from "../formats/index.js";
 import { QuantError, where } from "./errors.js";
 import { f32Bits, f32Exponent, f32Mantissa } from "./float32.js";
-import type { ScaleStorage } from "./schemes.js";
+import type { ScaleStorage } from "./scale-encoding.js";
 
-/** Stored scales: float32 values (`f32`), E8M0 or E4M3 bytes (`ue8m0`, `e4m3`), BF16 codes (`bf16`). */
+/** Stored scales: float32 values (`f32`), E8M0 or E4M3 bytes (`ue8m0`, `e4m3`), BF16/F16 codes (`bf16`, `f16`). */
 export type ScaleArray = Float32Array | Uint8Array | Uint16Array;
 
 /**
@@ -28,8 +29,42 @@ export interface ScaleConversion {
 }
 
 /** The array type a storage uses. */
-export function scaleArrayKind(storage: ScaleStorage): "Float32Array" | "Uint8Array" | "Uint16Array" {
-  return storage === "f32" ? "Float32Array" : storage === "bf16" ? "Uint16Array" : "Uint8Array";
+function scaleArrayKind(storage: ScaleStorage): "Float32Array" | "Uint8Array" | "Uint16Array" {
+  return storage === "f32"
+    ? "Float32Array"
+    : storage === "bf16" || storage === "f16"
+      ? "Uint16Array"
+      : "Uint8Array";
+}
+
+/** A zeroed scale array of `n` scales in `storage`. */
+export function allocScales(storage: ScaleStorage, n: number): ScaleArray {
+  const kind = scaleArrayKind(storage);
+  return kind === "Float32Array"
+    ? new Float32Array(n)
+    : kind === "Uint16Array"
+      ? new Uint16Array(n)
+      : new Uint8Array(n);
+}
+
+/**
+ * The first `n` scales stored in little-endian `bytes` (a safetensors tensor), as the typed array
+ * their storage uses: a view when aligned, else a copy.
+ */
+export function scaleArrayOfBytes(storage: ScaleStorage, bytes: Uint8Array, n: number): ScaleArray {
+  const kind = scaleArrayKind(storage);
+  if (kind === "Uint8Array") return bytes.subarray(0, n);
+  const size = kind === "Float32Array" ? 4 : 2;
+  if (bytes.length < n * size || !LITTLE_ENDIAN) {
+    throw new QuantError(
+      "invalid-scales",
+      `${n} scales stored as "${storage}" need ${n * size} little-endian bytes, got ${bytes.length}`,
+    );
+  }
+  const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice(0, n * size);
+  return kind === "Float32Array"
+    ? new Float32Array(b.buffer, b.byteOffset, n)
+    : new Uint16Array(b.buffer, b.byteOffset, n);
 }
 
 /** Checks that a scale array has the type its storage needs. */
@@ -37,7 +72,7 @@ export function checkScaleArray(scales: ScaleArray, storage: ScaleStorage, name?
   const want = scaleArrayKind(storage);
   if (scales?.constructor?.name !== want) {
     throw new QuantError(
-      "bad-scales",
+      "invalid-scales",
       `${where(name)}scales stored as "${storage}" must be a ${want}, got ${scales?.constructor?.name ?? typeof scales}`,
     );
   }
@@ -46,6 +81,11 @@ export function checkScaleArray(scales: ScaleArray, storage: ScaleStorage, name?
 /** Float32 value of an E8M0 byte: 2^(b-127), byte 0 = 2^-127, 0xFF = NaN. */
 export function e8m0Value(byte: number): number {
   return byte === 0xff ? Number.NaN : 2 ** (byte - 127);
+}
+
+/** E8M0 byte of a power-of-two exponent k in [-127, 127] (scale 2^k), or 0xFF for NaN. */
+export function e8m0Byte(k: number): number {
+  return Number.isNaN(k) ? 0xff : k + 127;
 }
 
 /** Float32 values of stored scales (exact: every storage decodes exactly into float32). */
@@ -63,9 +103,11 @@ export function decodeScales(scales: ScaleArray, storage: ScaleStorage): Float32
       return decode("float8_e4m3fn", scales as Uint8Array);
     case "bf16":
       return decode("bfloat16", scales as Uint16Array);
+    case "f16":
+      return decode("float16", scales as Uint16Array);
     default:
       storage satisfies never;
-      throw new QuantError("bad-scheme", `unknown scale storage "${String(storage)}"`);
+      throw new QuantError("invalid-scheme", `unknown scale storage "${String(storage)}"`);
   }
 }
 
@@ -98,13 +140,23 @@ function toE8m0(v: number, rounding: ScaleRounding | undefined): number {
   return e > 254 ? -1 : e;
 }
 
-function roundBf16(v: number, rounding: ScaleRounding): number {
-  const bits = f32Bits(v);
-  if (rounding === "nearest") return (encode("bfloat16", new Float32Array([v])) as Uint16Array)[0];
-  const lower = bits >>> 16;
-  const rest = bits & 0xffff;
-  const upMagnitude = rounding === "ceil";
-  return rest !== 0 && upMagnitude ? lower + 1 : lower;
+/**
+ * Code of `v` in a 16-bit float storage: exact, or rounded by magnitude as `rounding` says; -1 when
+ * `v` needs rounding and none was given, or when the result is not finite. NaN keeps its sign.
+ */
+function roundFloat16(
+  format: "bfloat16" | "float16",
+  v: number,
+  rounding: ScaleRounding | undefined,
+): number {
+  const c = (encode(format, new Float32Array([v])) as Uint16Array)[0];
+  const cv = decode(format, new Uint16Array([c]))[0];
+  if (Number.isNaN(v) || cv === v) return c;
+  if (rounding === undefined) return -1;
+  let code = c;
+  if (rounding === "ceil" && Math.abs(cv) < Math.abs(v)) code++;
+  else if (rounding === "floor" && Math.abs(cv) > Math.abs(v)) code--;
+  return Number.isFinite(decode(format, new Uint16Array([code]))[0]) ? code : -1;
 }
 
 let e4m3Positive: Float32Array | undefined;
@@ -154,18 +206,23 @@ export function convertScales(
       roundedValues = decodeScales(o, "ue8m0");
       break;
     }
-    case "bf16": {
+    case "bf16":
+    case "f16": {
       const o = new Uint16Array(n);
+      const format = to === "bf16" ? "bfloat16" : "float16";
       for (let i = 0; i < n; i++) {
-        const v = values[i];
-        const bits = f32Bits(v);
-        if (Number.isNaN(v)) o[i] = 0x7fc0 | ((bits >>> 16) & 0x8000);
-        else if ((bits & 0xffff) === 0) o[i] = bits >>> 16;
-        else if (rounding === undefined) throw notRepresentable(to, i, v, "BF16 keeps 8 significant bits");
-        else o[i] = roundBf16(v, rounding);
+        const c = roundFloat16(format, values[i], rounding);
+        if (c < 0) {
+          const why =
+            to === "bf16"
+              ? "BF16 keeps 8 significant bits"
+              : "F16 holds 2^-24 .. 65504 with 11 significant bits";
+          throw notRepresentable(to, i, values[i], why);
+        }
+        o[i] = c;
       }
       out = o;
-      roundedValues = decodeScales(o, "bf16");
+      roundedValues = decodeScales(o, to);
       break;
     }
     case "e4m3": {
@@ -191,7 +248,7 @@ export function convertScales(
     }
     default:
       to satisfies never;
-      throw new QuantError("bad-scheme", `unknown scale storage "${String(to)}"`);
+      throw new QuantError("invalid-scheme", `unknown scale storage "${String(to)}"`);
   }
   let rounded = 0;
   let maxRelError = 0;

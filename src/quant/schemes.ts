@@ -1,16 +1,8 @@
 import type { FormatName, Rounding } from "../formats/index.js";
 import { QuantError } from "./errors.js";
 import { type BlockSpec, checkBlock } from "./layout.js";
+import type { ScaleStorage } from "./scale-encoding.js";
 import { elementLimits, isRuleName, RULE_NAMES, type RuleName, scaleRules } from "./scale-rules.js";
-
-/**
- * How scales are stored.
- * - `f32`: float32 dequantization multipliers (DeepSeek `weight_scale_inv`; powers of two for V3.1).
- * - `ue8m0`: E8M0 bytes (MX, Blackwell; safetensors U8 or F8_E8M0); power-of-two rules only.
- * - `e4m3`: E4M3 codes (NVFP4 block scales, with a float32 global scale); `nvfp4` rule only.
- * - `bf16`: BF16 codes (compressed-tensors stores scales in the weight's dtype).
- */
-export type ScaleStorage = "f32" | "ue8m0" | "e4m3" | "bf16";
 
 /**
  * How data are divided by their block scale before rounding.
@@ -24,8 +16,9 @@ export type DataScaling = "reciprocal" | "divide";
 export interface Scheme {
   /** Element format of the data. */
   readonly element: FormatName;
-  /** Block over the 2-D view `[prod(shape[:-1]), shape[-1]]`. */
+  /** Block over the 2-D view `[prod(shape[:-1]), shape[-1]]`, per matrix for stacked tensors (`BlockRows`). */
   readonly block: BlockSpec;
+  /** How scales are stored (`ue8m0`: power-of-two rules only; `e4m3`: the `nvfp4` rule only). */
   readonly scale: ScaleStorage;
   readonly rule: RuleName;
   /** Element rounding (default `"rne"`). */
@@ -81,7 +74,7 @@ export const presets: Readonly<Record<PresetName, Scheme>> = {
   nvfp4: { element: "float4_e2m1fn", block: [1, 16], scale: "e4m3", rule: "nvfp4", globalScale: true },
 };
 
-const STORAGES: readonly ScaleStorage[] = ["f32", "ue8m0", "e4m3", "bf16"];
+const STORAGES: readonly ScaleStorage[] = ["f32", "ue8m0", "e4m3", "bf16", "f16"];
 const ROUNDINGS: readonly Rounding[] = ["rne", "ties-away", "toward-zero", "stochastic"];
 
 /** Returns the preset of that name, or checks a scheme object; throws `QuantError` on anything invalid. */
@@ -96,7 +89,7 @@ export function resolveScheme(s: Scheme | PresetName): Scheme {
     return presets[s];
   }
   if (s === null || typeof s !== "object") {
-    throw new QuantError("bad-scheme", `scheme must be a preset name or an object, got ${String(s)}`);
+    throw new QuantError("invalid-scheme", `scheme must be a preset name or an object, got ${String(s)}`);
   }
   elementLimits(s.element);
   if (s.block !== "tensor" && s.block !== "row") checkBlock(s.block);
@@ -108,36 +101,39 @@ export function resolveScheme(s: Scheme | PresetName): Scheme {
   }
   if (!STORAGES.includes(s.scale)) {
     throw new QuantError(
-      "bad-scheme",
+      "invalid-scheme",
       `unknown scale storage "${String(s.scale)}": expected one of ${STORAGES.join(", ")}`,
     );
   }
   if (s.scale === "ue8m0" && !scaleRules[s.rule].powerOfTwo) {
     throw new QuantError(
-      "bad-scheme",
+      "invalid-scheme",
       `scale storage "ue8m0" needs a power-of-two rule (floor, ceil, even, rceil, deepseek), got "${s.rule}"`,
     );
   }
   if ((s.scale === "e4m3") !== (s.rule === "nvfp4")) {
     throw new QuantError(
-      "bad-scheme",
+      "invalid-scheme",
       `scale storage "e4m3" goes with rule "nvfp4" and only with it (got scale "${s.scale}", rule "${s.rule}")`,
     );
   }
   if (s.rounding !== undefined && !ROUNDINGS.includes(s.rounding)) {
     throw new QuantError(
-      "bad-scheme",
+      "invalid-scheme",
       `unknown rounding "${String(s.rounding)}": expected ${ROUNDINGS.join(", ")}`,
     );
   }
   if (s.scaling !== undefined && s.scaling !== "reciprocal" && s.scaling !== "divide") {
     throw new QuantError(
-      "bad-scheme",
+      "invalid-scheme",
       `unknown scaling "${String(s.scaling)}": expected "reciprocal" or "divide"`,
     );
   }
   if (s.amaxFloor !== undefined && !(s.amaxFloor > 0 && Number.isFinite(s.amaxFloor))) {
-    throw new QuantError("bad-scheme", `amaxFloor ${String(s.amaxFloor)} must be a positive finite number`);
+    throw new QuantError(
+      "invalid-scheme",
+      `amaxFloor ${String(s.amaxFloor)} must be a positive finite number`,
+    );
   }
   return s;
 }

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { AuditKernel, TensorJob, TensorJobResult } from "./audit-kernel.js";
+import type { TensorJob, TensorJobResult } from "../quant/kernels/requant-measure.js";
+import type { AuditKernel } from "./audit-kernel.js";
 
 /** A pool of worker threads running `measureTensor`, and how many tensors to keep in flight. */
 export interface AuditPool {

@@ -1,18 +1,14 @@
 import { matchAny } from "../checkpoint/glob.js";
+import { expectedScaleShape } from "../checkpoint/index.js";
+import { seededUniform } from "../formats/prng.js";
+import { type ErrorStats, emptyStats, mergeStats, summarizeErrorStats } from "../quant/error-stats.js";
 import { f32Bits, isPowerOfTwoF32 } from "../quant/float32.js";
+import { BlockRequantizer } from "../quant/kernels/requant-measure.js";
+import type { CheckpointDir } from "../safetensors/index.js";
 import { type AuditKernel, inThreadKernel } from "./audit-kernel.js";
-import {
-  addSums,
-  BlockRequantizer,
-  emptySums,
-  type RequantSums,
-  relFrobenius,
-  sqnrDb,
-} from "./block-requant.js";
-import type { CheckpointDir } from "./checkpoint-dir.js";
 import { layoutOf } from "./inspect.js";
-import { expectedScaleShape, type ReportLayoutKind, type ReportQuantizedWeight } from "./layout.js";
-import { bootstrapRelError, type Interval, mulberry32, sampleIndices } from "./sampling.js";
+import type { ReportLayoutKind, ReportQuantizedWeight } from "./layout.js";
+import { bootstrapRelError, type Interval, sampleIndices } from "./sampling.js";
 import { decodeScaleValues } from "./scale-values.js";
 import { ShardSources } from "./shard-sources.js";
 import { readSnapshot, type Snapshot, type SnapshotTensor, throwIfFatal } from "./snapshot.js";
@@ -134,16 +130,17 @@ function auditScales(values: Float32Array, h: AuditHistograms | undefined): Tens
   return { count: values.length, powerOfTwo: pow2, nonPowerOfTwo: values.length - pow2, exceptions };
 }
 
-function report(s: RequantSums, interval: Interval | null): RequantReport {
+function report(s: ErrorStats, interval: Interval | null): RequantReport {
+  const { relFrob, sqnrDb } = summarizeErrorStats(s);
   return {
-    relFrobenius: relFrobenius(s),
-    sqnrDb: sqnrDb(s),
-    maxAbsError: s.maxAbsError,
-    elements: s.elements,
+    relFrobenius: relFrob,
+    sqnrDb: s.ee > 0 ? sqnrDb : null,
+    maxAbsError: s.maxAbsErr,
+    elements: s.count,
     blocks: s.blocks,
     changedBlocks: s.changedBlocks,
     flushedToZero: s.flushed,
-    nan: s.nan,
+    nan: s.nonfinite,
     interval,
   };
 }
@@ -199,8 +196,8 @@ export async function auditSnapshot(
   const sources = new ShardSources(dir);
   const req = new BlockRequantizer();
   // Per-tensor sums, added up in tensor order at the end (the same total whatever finishes first).
-  const sumsOf: RequantSums[] = [];
-  const blocksOf: RequantSums[][] = [];
+  const sumsOf: ErrorStats[] = [];
+  const blocksOf: ErrorStats[][] = [];
   // Close each shard once every weight in it is done.
   const left = new Map<string, number>();
   for (const q of weights) {
@@ -262,12 +259,11 @@ export async function auditSnapshot(
         sumsOf[i] = r.sums;
       } else {
         const per = await measureSample(req, sources, t, values, q, sample, seed ^ i, options.histograms);
-        const sums = emptySums();
-        for (const b of per) addSums(sums, b);
+        const sums = per.reduce(mergeStats, emptyStats());
         blocksOf[i] = per;
         const interval = bootstrapRelError(
-          per.map((b) => b.err2),
-          per.map((b) => b.ref2),
+          per.map((b) => b.ee),
+          per.map((b) => b.xx),
           seed + i,
         );
         sumsOf[i] = sums;
@@ -296,11 +292,10 @@ export async function auditSnapshot(
     await sources.closeAll();
   }
   const tensors = await Promise.all(results);
-  const total = emptySums();
-  for (const x of sumsOf) if (x) addSums(total, x);
+  const total = sumsOf.filter(Boolean).reduce(mergeStats, emptyStats());
   const pooled = blocksOf.flat().filter(Boolean);
-  const pooledErr = pooled.map((b) => b.err2);
-  const pooledRef = pooled.map((b) => b.ref2);
+  const pooledErr = pooled.map((b) => b.ee);
+  const pooledRef = pooled.map((b) => b.xx);
   const measured = tensors.filter((t) => t.requant !== null);
   const nonPow = tensors.filter((t) => t.scales.nonPowerOfTwo > 0);
   return {
@@ -350,11 +345,12 @@ async function measureSample(
   n: number,
   seed: number,
   h: AuditHistograms | undefined,
-): Promise<RequantSums[]> {
+): Promise<ErrorStats[]> {
   const { rows, cols, mats, br, bc, gr, gc } = dims(q);
-  const picks = sampleIndices(mats * gr * gc, n, mulberry32(seed));
+  // The same seed picks the same blocks on every machine.
+  const picks = sampleIndices(mats * gr * gc, n, seededUniform(seed));
   const hist = new Uint32Array(256);
-  const out: RequantSums[] = [];
+  const out: ErrorStats[] = [];
   for (const b of picks) {
     const m = Math.floor(b / (gr * gc));
     const bi = Math.floor(b / gc) % gr;
@@ -370,7 +366,7 @@ async function measureSample(
     );
     hist.fill(0);
     for (const p of parts) for (let i = 0; i < p.length; i++) hist[p[i]]++;
-    const sums = emptySums();
+    const sums = emptyStats();
     req.block(hist, 0, scales[b], sums);
     addCodes(h, hist, 256);
     out.push(sums);

@@ -1,3 +1,4 @@
+import { conversionRefusal } from "../checkpoint/index.js";
 import type { ReportLayout } from "./layout.js";
 
 /** Serving targets of the compatibility matrix. */
@@ -40,17 +41,22 @@ export function targetLabel(t: Target): string {
 }
 
 /**
- * Where the checkpoint loads, from the facts in CHECKPOINTS.md §3 and FORMATS.md §4-5: Hopper
- * DeepGEMM reads F32 block scales; Blackwell's DeepGEMM path (vLLM `VLLM_USE_DEEP_GEMM_E8M0`,
- * SGLang `DEEPGEMM_SCALE_UE8M0`) requantizes block FP8 whose scales are not declared UE8M0
- * (`sf = 2^ceil(log2(amax/448))`) at load; MX and NVFP4 need Blackwell tensor cores (gpt-oss MXFP4
- * also runs on Hopper through vLLM's Marlin/Triton kernels); Ascend 910B/910C have no FP8 or FP4
- * (BF16 or INT8 W8A8 only); Ascend 950 has FP8, MXFP8, MXFP4 and HiF8; CPU runtimes need
+ * Where the checkpoint loads: Hopper DeepGEMM reads F32 block scales; Blackwell's DeepGEMM path
+ * requantizes block FP8 whose scales are not declared UE8M0 (`sf = 2^ceil(log2(amax/448))`) at
+ * load (vLLM `utils/deep_gemm.py` `VLLM_USE_DEEP_GEMM_E8M0` and `requant_weight_ue8m0_inplace`;
+ * SGLang `deep_gemm_wrapper/configurer.py` `DEEPGEMM_SCALE_UE8M0`); MX and NVFP4 need Blackwell
+ * tensor cores (DeepGEMM README, sm100 packed UE8M0 scales), though gpt-oss MXFP4 also runs on
+ * Hopper through vLLM's Marlin/Triton MoE kernels (`quantization/mxfp4.py`); Ascend 910B/910C have
+ * no FP8 or FP4, BF16 or INT8 W8A8 only (deepseek-ai/DeepSeek-V3 PR #903, tilelang-ascend PR #1177,
+ * CANN 9.0 `aclDataType` reference); Ascend 950 has FP8, MXFP8, MXFP4 and HiF8 (same `aclDataType`
+ * reference; vllm-ascend `device/device_op.py`, MXFP MoE only on A5); CPU runtimes need
  * BF16/F16/F32. `input` and `output` fill the suggested commands.
  */
 export function compatibility(layout: ReportLayout, input = "<in>", output = "<out>"): CompatEntry[] {
   const n = layout.quantized.length;
-  const toBf16 = `fp8kit convert ${input} ${output} --to bf16`;
+  // Suggest only what convert accepts: the same rule convert applies before planning.
+  const refusal = conversionRefusal(layout, { name: "bf16", dense: true });
+  const toBf16 = refusal === null ? `fp8kit convert ${input} ${output} --to bf16` : null;
   const entry = (target: Target, status: CompatStatus, reason: string, command: string | null = null) => ({
     target,
     status,
@@ -58,7 +64,13 @@ export function compatibility(layout: ReportLayout, input = "<in>", output = "<o
     reason,
     command: status === "loads" ? null : command,
   });
-  const convert = (target: Target, reason: string) => entry(target, "needs-conversion", reason, toBf16);
+  const convert = (target: Target, reason: string) =>
+    entry(
+      target,
+      "needs-conversion",
+      refusal === null ? reason : `${reason}; fp8kit cannot convert it: ${refusal}`,
+      toBf16,
+    );
   const k = layout.kind;
   if (k === "unquantized") {
     return TARGETS.map((t) => entry(t, "loads", "unquantized weights load everywhere"));

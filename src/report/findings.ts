@@ -31,6 +31,8 @@ export type FindingCode =
   | "scale-zero"
   | "scale-negative"
   | "config-mismatch"
+  | "weight-shape"
+  | "mixed-layouts"
   | "metadata-format";
 
 /** One thing wrong with a checkpoint. */

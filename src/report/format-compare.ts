@@ -16,8 +16,8 @@ export const COMPARE_FORMATS = {
 export type CompareFormat = keyof typeof COMPARE_FORMATS;
 export const COMPARE_FORMAT_NAMES = Object.keys(COMPARE_FORMATS) as CompareFormat[];
 
-/** Error of one format on one tensor. */
-export interface FormatError {
+/** The error of one format on one tensor (one row of the report's format comparison). */
+export interface FormatComparison {
   tensor: string;
   format: CompareFormat;
   label: string;
@@ -82,8 +82,8 @@ export function compareFormats(
   x: Float32Array,
   shape: readonly [number, number],
   formats: readonly CompareFormat[] = COMPARE_FORMAT_NAMES,
-): FormatError[] {
-  const out: FormatError[] = [];
+): FormatComparison[] {
+  const out: FormatComparison[] = [];
   for (const format of formats) {
     const spec = COMPARE_FORMATS[format];
     try {

@@ -1,6 +1,13 @@
 // Browser-safe public API of the report layer (inspect, lint, audit, HTML report).
 
 export {
+  BlockRequantizer,
+  measureTensor,
+  type TensorJob,
+  type TensorJobResult,
+} from "../quant/kernels/requant-measure.js";
+export type { CheckpointDir } from "../safetensors/index.js";
+export {
   type AuditHistograms,
   type AuditOptions,
   type AuditResult,
@@ -12,15 +19,7 @@ export {
   type TensorAudit,
   UE8M0_RULE,
 } from "./audit.js";
-export {
-  type AuditKernel,
-  inThreadKernel,
-  measureTensor,
-  type TensorJob,
-  type TensorJobResult,
-} from "./audit-kernel.js";
-export { BlockRequantizer, type RequantSums } from "./block-requant.js";
-export type { CheckpointDir } from "./checkpoint-dir.js";
+export { type AuditKernel, inThreadKernel } from "./audit-kernel.js";
 export {
   type CompatEntry,
   type CompatStatus,
@@ -29,6 +28,7 @@ export {
   type Target,
   targetLabel,
 } from "./compat.js";
+export { ReportError, type ReportErrorCode } from "./errors.js";
 export { countFindings, type Finding, type FindingCode, type Severity } from "./findings.js";
 export {
   COMPARE_FORMAT_NAMES,
@@ -36,7 +36,7 @@ export {
   type CompareFormat,
   compareFormats,
   errorSummary,
-  type FormatError,
+  type FormatComparison,
 } from "./format-compare.js";
 export { type ChartLibraries, renderReportHtml } from "./html.js";
 export {

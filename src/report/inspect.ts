@@ -1,6 +1,5 @@
 import { matchAny } from "../checkpoint/glob.js";
-import type { Dtype } from "../safetensors/index.js";
-import type { CheckpointDir } from "./checkpoint-dir.js";
+import type { CheckpointDir, Dtype } from "../safetensors/index.js";
 import { type CompatEntry, compatibility } from "./compat.js";
 import type { Finding } from "./findings.js";
 import { detectReportLayout, isScaleTensor, type ReportLayout, type ReportLayoutKind } from "./layout.js";

@@ -1,7 +1,8 @@
-import type { CheckpointDir } from "./checkpoint-dir.js";
+import { quantizationConfig } from "../checkpoint/index.js";
+import type { CheckpointDir } from "../safetensors/index.js";
 import { countFindings, type Finding, finding } from "./findings.js";
 import { layoutOf } from "./inspect.js";
-import { quantizationConfig, type ReportLayout } from "./layout.js";
+import type { ReportLayout } from "./layout.js";
 import { countBadScales, decodeScaleValues } from "./scale-values.js";
 import { readSnapshot, type Snapshot } from "./snapshot.js";
 
@@ -34,9 +35,8 @@ export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = 
   const s = await readSnapshot(dir);
   const findings: Finding[] = [...s.problems];
   const layout = layoutOf(s);
-  const shardOf = (t: string) => s.byName.get(t)?.shard ?? s.name;
   for (const p of layout.problems)
-    findings.push(finding("error", p.code, shardOf(p.tensor), p.tensor, p.message, p.fix));
+    findings.push(finding("error", p.code, shardOf(s, p.tensor), p.tensor, p.message, p.fix));
   for (const sh of s.shards) {
     if (sh.metadata?.format === undefined && sh.tensors.length > 0) {
       findings.push(
@@ -51,7 +51,7 @@ export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = 
       );
     }
   }
-  checkConfig(s, layout, findings);
+  findings.push(...checkConfig(s, layout));
   let scaleTensorsRead = 0;
   if (!options.headersOnly) scaleTensorsRead = await checkScaleValues(dir, s, layout, findings);
   const { errors, warnings } = countFindings(findings);
@@ -71,137 +71,158 @@ export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = 
   };
 }
 
-function checkConfig(s: Snapshot, layout: ReportLayout, out: Finding[]): void {
-  if (s.config === null) {
-    if (!s.problems.some((p) => p.file === "config.json")) {
-      out.push(
-        finding(
-          "warning",
-          "config-mismatch",
-          "config.json",
-          null,
-          "no config.json: architecture and quantization are unknown to loaders",
-          "copy config.json from the source model",
-        ),
-      );
-    }
-    return;
-  }
+type Config = Record<string, unknown>;
+
+/** A `config-mismatch` finding. */
+const mismatch = (
+  severity: Finding["severity"],
+  file: string,
+  tensor: string | null,
+  message: string,
+  fix: string,
+) => finding(severity, "config-mismatch", file, tensor, message, fix);
+
+const USE_MATCHING_CONFIG = "use the config.json that belongs to these weights";
+
+/** config.json against the tensors, one check per concern of the config. */
+function checkConfig(s: Snapshot, layout: ReportLayout): Finding[] {
+  if (s.config === null) return missingConfig(s);
   const qc = quantizationConfig(s.config);
+  return [
+    ...declaredQuantization(s, layout, qc),
+    ...blockSize(qc),
+    ...modulesNotToConvert(s, layout, qc),
+    ...embeddingShape(s, s.config),
+    ...layerCount(s, s.config),
+  ];
+}
+
+/** No config.json at all (a warning unless reading it already failed). */
+function missingConfig(s: Snapshot): Finding[] {
+  if (s.problems.some((p) => p.file === "config.json")) return [];
+  return [
+    mismatch(
+      "warning",
+      "config.json",
+      null,
+      "no config.json: architecture and quantization are unknown to loaders",
+      "copy config.json from the source model",
+    ),
+  ];
+}
+
+/**
+ * quantization_config present exactly when there are quantized tensors (ModelOpt's
+ * hf_quant_config.json may declare the quantization instead).
+ */
+function declaredQuantization(s: Snapshot, layout: ReportLayout, qc: Config | null): Finding[] {
+  if (s.hfQuantConfig !== null) return [];
   const quantized = layout.quantized.length > 0;
-  if (qc && !quantized && s.hfQuantConfig === null) {
-    out.push(
-      finding(
+  if (qc && !quantized) {
+    return [
+      mismatch(
         "error",
-        "config-mismatch",
         "config.json",
         null,
         `quantization_config declares quant_method ${JSON.stringify(qc.quant_method)} but no quantized tensors were found`,
         "remove quantization_config (the weights are unquantized)",
       ),
-    );
+    ];
   }
-  if (!qc && quantized && s.hfQuantConfig === null) {
-    out.push(
-      finding(
+  if (!qc && quantized) {
+    return [
+      mismatch(
         "error",
-        "config-mismatch",
         "config.json",
         null,
         `${layout.quantized.length} quantized weights but no quantization_config`,
         'add the quantization_config, e.g. {"quant_method":"fp8","weight_block_size":[128,128],"activation_scheme":"dynamic","fmt":"e4m3"}',
       ),
-    );
+    ];
   }
+  return [];
+}
+
+/** weight_block_size, when given, is two positive integers. */
+function blockSize(qc: Config | null): Finding[] {
   const wbs = qc?.weight_block_size;
-  if (
-    qc &&
-    wbs !== undefined &&
-    !(Array.isArray(wbs) && wbs.length === 2 && wbs.every((x) => Number.isSafeInteger(x) && x > 0))
-  ) {
-    out.push(
-      finding(
-        "error",
-        "config-mismatch",
-        "config.json",
-        null,
-        `weight_block_size ${JSON.stringify(wbs)} is not two positive integers`,
-        "set weight_block_size to [128, 128]",
-      ),
-    );
-  }
+  if (wbs === undefined) return [];
+  if (Array.isArray(wbs) && wbs.length === 2 && wbs.every((x) => Number.isSafeInteger(x) && x > 0)) return [];
+  return [
+    mismatch(
+      "error",
+      "config.json",
+      null,
+      `weight_block_size ${JSON.stringify(wbs)} is not two positive integers`,
+      "set weight_block_size to [128, 128]",
+    ),
+  ];
+}
+
+/**
+ * No quantized weight belongs to a module the config says stays unquantized
+ * (`modules_to_not_convert`, vLLM's `ignored_layers`, compressed-tensors' `ignore`; `re:`
+ * patterns are not checked).
+ */
+function modulesNotToConvert(s: Snapshot, layout: ReportLayout, qc: Config | null): Finding[] {
   const skip = [qc?.modules_to_not_convert, qc?.ignored_layers, qc?.ignore].find(Array.isArray) as
     | unknown[]
     | undefined;
-  if (skip) {
-    const mods = skip.filter((m): m is string => typeof m === "string" && !m.startsWith("re:"));
-    for (const q of layout.quantized) {
+  if (!skip) return [];
+  const mods = skip.filter((m): m is string => typeof m === "string" && !m.startsWith("re:"));
+  return layout.quantized
+    .filter((q) => {
       const mod = q.name.replace(/\.weight$/, "");
-      if (mods.some((m) => mod === m || mod.endsWith(`.${m}`))) {
-        out.push(
-          finding(
-            "error",
-            "config-mismatch",
-            shardOf(s, q.data),
-            q.data,
-            "quantized, but its module is listed in modules_to_not_convert/ignore",
-            "remove the module from the list, or dequantize the weight",
-          ),
-        );
-      }
-    }
-  }
-  const hidden = typeof s.config.hidden_size === "number" ? s.config.hidden_size : null;
-  const vocab = typeof s.config.vocab_size === "number" ? s.config.vocab_size : null;
+      return mods.some((m) => mod === m || mod.endsWith(`.${m}`));
+    })
+    .map((q) =>
+      mismatch(
+        "error",
+        shardOf(s, q.data),
+        q.data,
+        "quantized, but its module is listed in modules_to_not_convert/ignore",
+        "remove the module from the list, or dequantize the weight",
+      ),
+    );
+}
+
+/** The embedding matrix is [vocab_size, hidden_size]. */
+function embeddingShape(s: Snapshot, config: Config): Finding[] {
   const embed = s.tensors.find((t) => /(^|\.)embed_tokens\.weight$|(^|\.)wte\.weight$/.test(t.name));
-  if (embed && embed.shape.length === 2) {
-    if (vocab !== null && embed.shape[0] !== vocab) {
-      out.push(
-        finding(
-          "error",
-          "config-mismatch",
-          embed.shard,
-          embed.name,
-          `embedding has ${embed.shape[0]} rows, config vocab_size is ${vocab}`,
-          "use the config.json that belongs to these weights",
-        ),
-      );
-    }
-    if (hidden !== null && embed.shape[1] !== hidden) {
-      out.push(
-        finding(
-          "error",
-          "config-mismatch",
-          embed.shard,
-          embed.name,
-          `embedding width ${embed.shape[1]}, config hidden_size is ${hidden}`,
-          "use the config.json that belongs to these weights",
-        ),
-      );
-    }
+  if (embed?.shape.length !== 2) return [];
+  const out: Finding[] = [];
+  const [rows, width] = embed.shape;
+  if (typeof config.vocab_size === "number" && rows !== config.vocab_size) {
+    const message = `embedding has ${rows} rows, config vocab_size is ${config.vocab_size}`;
+    out.push(mismatch("error", embed.shard, embed.name, message, USE_MATCHING_CONFIG));
   }
-  const layers = typeof s.config.num_hidden_layers === "number" ? s.config.num_hidden_layers : null;
-  if (layers !== null) {
-    const extra =
-      typeof s.config.num_nextn_predict_layers === "number" ? s.config.num_nextn_predict_layers : 0;
-    let maxLayer = -1;
-    for (const t of s.tensors) {
-      const m = /(?:^|\.)layers\.(\d+)\./.exec(t.name);
-      if (m) maxLayer = Math.max(maxLayer, Number(m[1]));
-    }
-    if (maxLayer >= layers + extra) {
-      out.push(
-        finding(
-          "warning",
-          "config-mismatch",
-          "config.json",
-          null,
-          `tensors go up to layer ${maxLayer}, config num_hidden_layers is ${layers}${extra ? ` (+${extra} MTP)` : ""}`,
-          "use the config.json that belongs to these weights",
-        ),
-      );
-    }
+  if (typeof config.hidden_size === "number" && width !== config.hidden_size) {
+    const message = `embedding width ${width}, config hidden_size is ${config.hidden_size}`;
+    out.push(mismatch("error", embed.shard, embed.name, message, USE_MATCHING_CONFIG));
   }
+  return out;
+}
+
+/** No tensor of a layer beyond num_hidden_layers (+ DeepSeek's num_nextn_predict_layers MTP layers). */
+function layerCount(s: Snapshot, config: Config): Finding[] {
+  const layers = config.num_hidden_layers;
+  if (typeof layers !== "number") return [];
+  const extra = typeof config.num_nextn_predict_layers === "number" ? config.num_nextn_predict_layers : 0;
+  let maxLayer = -1;
+  for (const t of s.tensors) {
+    const m = /(?:^|\.)layers\.(\d+)\./.exec(t.name);
+    if (m) maxLayer = Math.max(maxLayer, Number(m[1]));
+  }
+  if (maxLayer < layers + extra) return [];
+  return [
+    mismatch(
+      "warning",
+      "config.json",
+      null,
+      `tensors go up to layer ${maxLayer}, config num_hidden_layers is ${layers}${extra ? ` (+${extra} MTP)` : ""}`,
+      USE_MATCHING_CONFIG,
+    ),
+  ];
 }
 
 function shardOf(s: Snapshot, tensor: string): string {

@@ -1,33 +1,52 @@
-// Node-only entry points of the report layer (file system); re-exported from src/node.ts.
-import { readFileSync } from "node:fs";
-import { rename, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { basename, dirname, join } from "node:path";
+// Node-only entry points of the report layer (file system): the commands on a path.
+import { NodeCheckpointDir, writeFileAtomic } from "../safetensors/node.js";
 import { type AuditOptions, type AuditResult, auditCheckpoint } from "./audit.js";
 import { createAuditPool, defaultAuditThreads } from "./audit-pool-node.js";
-import { NodeCheckpointDir } from "./checkpoint-dir-node.js";
-import { type ChartLibraries, renderReportHtml } from "./html.js";
+import { loadChartLibraries } from "./chart-libraries-node.js";
+import { ReportError } from "./errors.js";
+import { renderReportHtml } from "./html.js";
+import { type InspectOptions, type InspectResult, inspectCheckpoint } from "./inspect.js";
+import { type LintOptions, type LintResult, lintCheckpoint } from "./lint.js";
 import { buildReportData, type ReportData, type ReportOptions } from "./report-data.js";
 
+export { NodeCheckpointDir } from "../safetensors/node.js";
 export { type AuditPool, createAuditPool, defaultAuditThreads } from "./audit-pool-node.js";
-export { NodeCheckpointDir } from "./checkpoint-dir-node.js";
-
-let libs: ChartLibraries | null = null;
+export { loadChartLibraries } from "./chart-libraries-node.js";
 
 /**
- * The UMD bundles of d3 and Observable Plot from node_modules (the packages' `exports` hide their
- * dist/ files, so the bundles are found next to each package's resolved entry point).
+ * `inspectCheckpoint` on a path (a checkpoint directory, its index file or one `.safetensors`
+ * file); reads headers, config and index only. This is what `fp8kit inspect` runs.
  */
-export function loadChartLibraries(): ChartLibraries {
-  if (libs) return libs;
-  const require = createRequire(import.meta.url);
-  const d3Entry = require.resolve("d3"); // .../d3/dist/d3.mjs
-  const plotEntry = require.resolve("@observablehq/plot"); // .../plot/src/index.js
-  libs = {
-    d3: readFileSync(join(dirname(d3Entry), "d3.min.js"), "utf8"),
-    plot: readFileSync(join(dirname(plotEntry), "..", "dist", "plot.umd.min.js"), "utf8"),
-  };
-  return libs;
+export async function inspectPath(path: string, options: InspectOptions = {}): Promise<InspectResult> {
+  return inspectCheckpoint(await NodeCheckpointDir.open(path), { path, ...options });
+}
+
+/** `lintCheckpoint` on a path (see `inspectPath`). This is what `fp8kit lint` runs. */
+export async function lintPath(path: string, options: LintOptions = {}): Promise<LintResult> {
+  return lintCheckpoint(await NodeCheckpointDir.open(path), { path, ...options });
+}
+
+/**
+ * `auditCheckpoint` on a path, measuring tensors in `workers` worker threads (default: cores less
+ * one, at most 8; 0 or 1 measures in this thread). This is what `fp8kit audit` runs.
+ */
+export async function auditPath(
+  path: string,
+  options: Omit<AuditOptions, "kernel" | "concurrency"> & { workers?: number } = {},
+): Promise<AuditResult> {
+  const { workers = defaultAuditThreads(), ...rest } = options;
+  const dir = await NodeCheckpointDir.open(path);
+  const pool = workers > 1 && !options.sample ? createAuditPool(workers) : null;
+  try {
+    return await auditCheckpoint(dir, {
+      path,
+      ...rest,
+      kernel: pool?.kernel,
+      concurrency: pool?.concurrency,
+    });
+  } finally {
+    await pool?.close();
+  }
 }
 
 /** What `writeReport` wrote. */
@@ -39,25 +58,28 @@ export interface WriteReportResult {
 
 /**
  * Writes the self-contained HTML report of checkpoint `path` (optionally against `against`) to
- * `out` (atomically: a temporary file renamed into place). This is what `fp8kit report` runs; the
- * convert command can call it for `convert --report` with the output as `path` and the input as
- * `against`.
+ * `out` (atomically: a temporary file renamed into place). The audit runs in `workers` worker
+ * threads (0 or 1, the default: in this thread). This is what `fp8kit report` runs, and
+ * `convert --report` with the output as `path` and the input as `against`. Needs the optional
+ * packages d3 and @observablehq/plot (a `ReportError` "missing-package" names the one missing).
  */
 export async function writeReport(
   path: string,
   out: string,
   options: Omit<ReportOptions, "against" | "kernel" | "concurrency"> & {
     against?: string;
-    threads?: number;
+    workers?: number;
   } = {},
 ): Promise<WriteReportResult> {
+  const { workers = 0, ...rest } = options;
+  const libraries = loadChartLibraries();
   const dir = await NodeCheckpointDir.open(path);
   const against = options.against ? await NodeCheckpointDir.open(options.against) : undefined;
-  const pool = (options.threads ?? 0) > 1 ? createAuditPool(options.threads) : null;
+  const pool = workers > 1 ? createAuditPool(workers) : null;
   let data: ReportData;
   try {
     data = await buildReportData(dir, {
-      ...options,
+      ...rest,
       path: options.path ?? path,
       against,
       againstPath: options.against,
@@ -67,27 +89,13 @@ export async function writeReport(
   } finally {
     await pool?.close();
   }
-  const html = renderReportHtml(data, loadChartLibraries());
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
-  await writeFile(tmp, html, "utf8");
-  await rename(tmp, out);
-  return { out, bytes: Buffer.byteLength(html), data };
-}
-
-/**
- * `auditCheckpoint` on a path, measuring tensors in `threads` worker threads (default: cores less
- * one, at most 8; 1 measures in this thread). This is what `fp8kit audit` runs.
- */
-export async function auditPath(
-  path: string,
-  options: Omit<AuditOptions, "kernel" | "concurrency"> & { threads?: number } = {},
-): Promise<AuditResult> {
-  const dir = await NodeCheckpointDir.open(path);
-  const threads = options.threads ?? defaultAuditThreads();
-  const pool = threads > 1 && !options.sample ? createAuditPool(threads) : null;
+  const html = renderReportHtml(data, libraries);
   try {
-    return await auditCheckpoint(dir, { ...options, kernel: pool?.kernel, concurrency: pool?.concurrency });
-  } finally {
-    await pool?.close();
+    await writeFileAtomic(out, html);
+  } catch (e) {
+    throw new ReportError("write-failed", `${out}: cannot write the report (${(e as Error).message})`, {
+      cause: e,
+    });
   }
+  return { out, bytes: Buffer.byteLength(html), data };
 }

@@ -1,14 +1,14 @@
 import { matchAny } from "../checkpoint/glob.js";
 import { decodeTable } from "../formats/index.js";
+import type { CheckpointDir } from "../safetensors/index.js";
 import { type AuditResult, auditSnapshot, newHistograms } from "./audit.js";
 import type { AuditKernel } from "./audit-kernel.js";
-import type { CheckpointDir } from "./checkpoint-dir.js";
 import {
   COMPARE_FORMAT_NAMES,
   type CompareFormat,
   compareFormats,
   errorSummary,
-  type FormatError,
+  type FormatComparison,
 } from "./format-compare.js";
 import { layoutOf } from "./inspect.js";
 import type { ReportLayout } from "./layout.js";
@@ -46,7 +46,7 @@ export interface ReportData {
     nan: number;
     binadesUsed: number;
   };
-  formats: FormatError[];
+  formats: FormatComparison[];
   audit: AuditResult["summary"] | null;
   notes: string[];
 }
@@ -259,7 +259,7 @@ async function formatComparison(
   layout: ReportLayout,
   options: ReportOptions,
   notes: string[],
-): Promise<FormatError[]> {
+): Promise<FormatComparison[]> {
   const formats = options.formats ?? COMPARE_FORMAT_NAMES;
   if (formats.length === 0) return [];
   const globs = options.tensors ?? [];
@@ -287,7 +287,7 @@ async function formatComparison(
   }
   candidates = [...new Set(candidates)].slice(0, max);
   const sources = new ShardSources(dir);
-  const out: FormatError[] = [];
+  const out: FormatComparison[] = [];
   try {
     for (const name of candidates) {
       const v = await tensorValues(sources, s, layout, name);

@@ -1,14 +1,4 @@
-/** Deterministic PRNG (mulberry32): the same seed picks the same blocks on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededUniform } from "../formats/prng.js";
 
 /** `k` distinct integers from `[0, n)` in ascending order (all of them when k >= n). */
 export function sampleIndices(n: number, k: number, random: () => number): number[] {
@@ -56,7 +46,7 @@ export function bootstrapRelError(
   }
   const estimate = ratio(e0, r0);
   if (n < 2) return { estimate, low: estimate, high: estimate, level, method: "bootstrap", resamples: 0 };
-  const random = mulberry32(seed ^ 0x5bd1e995);
+  const random = seededUniform(seed ^ 0x5bd1e995);
   const stats = new Float64Array(resamples);
   for (let b = 0; b < resamples; b++) {
     let e = 0;

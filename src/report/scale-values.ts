@@ -1,4 +1,6 @@
-import { decode } from "../formats/index.js";
+import { scaleStorageOf } from "../checkpoint/index.js";
+import { SCALE_BYTES } from "../quant/scale-encoding.js";
+import { decodeScales, scaleArrayOfBytes } from "../quant/scale-storage.js";
 import type { Dtype } from "../safetensors/index.js";
 
 /**
@@ -6,26 +8,9 @@ import type { Dtype } from "../safetensors/index.js";
  * NaN), F8_E4M3 (NVFP4 block scales) through the E4M3 table. Returns null for other dtypes.
  */
 export function decodeScaleValues(dtype: Dtype, bytes: Uint8Array): Float32Array | null {
-  switch (dtype) {
-    case "F32": {
-      const out = new Float32Array(bytes.length / 4);
-      new Uint8Array(out.buffer).set(bytes);
-      return out;
-    }
-    case "BF16":
-    case "F16": {
-      const codes = new Uint16Array(bytes.length / 2);
-      new Uint8Array(codes.buffer).set(bytes);
-      return decode(dtype === "BF16" ? "bfloat16" : "float16", codes);
-    }
-    case "U8":
-    case "F8_E8M0":
-      return decode("float8_e8m0fnu", bytes);
-    case "F8_E4M3":
-      return decode("float8_e4m3fn", bytes);
-    default:
-      return null;
-  }
+  const storage = scaleStorageOf(dtype);
+  if (storage === null) return null;
+  return decodeScales(scaleArrayOfBytes(storage, bytes, bytes.length / SCALE_BYTES[storage]), storage);
 }
 
 /** Counts of scale values a loader cannot use. */

@@ -1,5 +1,4 @@
-import type { ByteSource } from "../safetensors/index.js";
-import type { CheckpointDir } from "./checkpoint-dir.js";
+import type { ByteSource, CheckpointDir } from "../safetensors/index.js";
 
 /**
  * Open shard sources while streaming tensor by tensor: each shard is opened once when first needed

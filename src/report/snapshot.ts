@@ -1,12 +1,12 @@
-import { Fp8kitError } from "../errors.js";
 import {
+  type CheckpointDir,
   INDEX_FILE_NAME,
   parseIndexJson,
   SafetensorsFile,
   type ShardIndex,
   type TensorInfo,
 } from "../safetensors/index.js";
-import type { CheckpointDir } from "./checkpoint-dir.js";
+import { ReportError, type ReportErrorCode } from "./errors.js";
 import { type Finding, finding } from "./findings.js";
 
 /** One shard whose header could be read. */
@@ -305,7 +305,12 @@ function checkIndex(
   }
 }
 
-const FATAL = new Set(["no-safetensors", "bad-config", "bad-index"]);
+/** Findings that leave nothing to inspect, and the error code each is thrown with. */
+const FATAL: ReadonlyMap<string, ReportErrorCode> = new Map([
+  ["no-safetensors", "no-safetensors"],
+  ["bad-config", "invalid-config"],
+  ["bad-index", "invalid-index"],
+]);
 
 /**
  * Throws the first problem that leaves nothing sensible to inspect or audit (no shards, a
@@ -313,5 +318,5 @@ const FATAL = new Set(["no-safetensors", "bad-config", "bad-index"]);
  */
 export function throwIfFatal(s: Snapshot): void {
   const p = s.problems.find((f) => FATAL.has(f.code));
-  if (p) throw new Fp8kitError(p.code, `${s.name}/${p.file}: ${p.message}`);
+  if (p) throw new ReportError(FATAL.get(p.code)!, `${s.name}/${p.file}: ${p.message}`);
 }

@@ -1,13 +1,12 @@
 import { decode, decodeTable } from "../formats/index.js";
-import type { Dtype } from "../safetensors/index.js";
+import { type Dtype, formatOfDtype } from "../safetensors/index.js";
 import type { ReportQuantizedWeight } from "./layout.js";
 import { decodeScaleValues } from "./scale-values.js";
 
-/** Plain float tensors (BF16/F16/F32) decoded to float32; null for other dtypes. */
+/** Float tensors (F32, BF16, F16, and FP8 codes as their unscaled values) decoded to float32; null for other dtypes. */
 export function decodeFloatTensor(dtype: Dtype, bytes: Uint8Array): Float32Array | null {
   if (dtype === "F32" || dtype === "BF16" || dtype === "F16") return decodeScaleValues(dtype, bytes);
-  if (dtype === "F8_E4M3") return decode("float8_e4m3fn", bytes);
-  if (dtype === "F8_E5M2") return decode("float8_e5m2", bytes);
+  if (dtype === "F8_E4M3" || dtype === "F8_E5M2") return decode(formatOfDtype(dtype)!, bytes);
   return null;
 }
 

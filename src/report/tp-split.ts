@@ -65,7 +65,8 @@ export function checkTpSplits(
       checked++;
       const dim: 0 | 1 = style === "column" ? 0 : 1;
       const size = w.shape[w.shape.length - 2 + dim];
-      const block = w.block[dim];
+      // One scale per tensor splits anywhere; otherwise a partition must hold whole blocks.
+      const block = w.granularity === "tensor" ? 1 : w.block[dim];
       const partition = size / tp;
       if (tp === 1) continue;
       if (!Number.isInteger(partition)) {

@@ -1,84 +1,23 @@
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import { Checkpoint } from "./checkpoint.js";
+import { basename, join } from "node:path";
+import { writeFileAtomic } from "./atomic-node.js";
+import { type Checkpoint, openCheckpointIn } from "./checkpoint.js";
+import { NodeCheckpointDir } from "./checkpoint-dir-node.js";
 import { SafetensorsError } from "./errors.js";
 import type { TensorInfo } from "./header.js";
-import { buildIndexJson, INDEX_FILE_NAME, parseIndexJson, type ShardIndex } from "./index-json.js";
-import { MAX_INDEX_SIZE } from "./limits.js";
+import { buildIndexJson, INDEX_FILE_NAME } from "./index-json.js";
 import { planShards, type ShardPlan } from "./shards.js";
 import { parseSize } from "./size.js";
-import { NodeFileSource } from "./source-node.js";
 import { type MetadataInput, planLayout, type TensorDescriptor } from "./writer.js";
-import { SafetensorsFileWriter, tempPathFor } from "./writer-node.js";
-
-async function readIndex(path: string): Promise<ShardIndex> {
-  const name = basename(path);
-  let text: string;
-  try {
-    const st = await stat(path);
-    if (st.size > MAX_INDEX_SIZE) {
-      throw new SafetensorsError(
-        "invalid-index",
-        `${name}: ${st.size} bytes exceeds the limit of ${MAX_INDEX_SIZE}`,
-      );
-    }
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if (e instanceof SafetensorsError) throw e;
-    throw new SafetensorsError("read-failed", `${name}: cannot read (${(e as Error).message})`, { cause: e });
-  }
-  return parseIndexJson(text, name);
-}
+import { SafetensorsFileWriter } from "./writer-node.js";
 
 /**
  * Open a checkpoint (Node): a directory with `model.safetensors.index.json`, else with a single
  * `model.safetensors`, else all `*.safetensors` in it (sorted by name); or an index file; or a
- * single `.safetensors` file. Shard names from an index must be plain names inside the directory.
+ * single `.safetensors` file (see `openCheckpointIn`, which this runs over a `NodeCheckpointDir`).
  */
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
-  let st: Awaited<ReturnType<typeof stat>>;
-  try {
-    st = await stat(path);
-  } catch (e) {
-    throw new SafetensorsError("read-failed", `${basename(path)}: cannot open (${(e as Error).message})`, {
-      cause: e,
-    });
-  }
-  let dir: string;
-  let index: ShardIndex | null = null;
-  let shards: string[];
-  if (st.isFile()) {
-    dir = dirname(path);
-    if (path.endsWith(".index.json")) {
-      index = await readIndex(path);
-      shards = index.shards;
-    } else {
-      shards = [basename(path)];
-    }
-  } else {
-    dir = path;
-    const names = await readdir(dir);
-    if (names.includes(INDEX_FILE_NAME)) {
-      index = await readIndex(join(dir, INDEX_FILE_NAME));
-      shards = index.shards;
-    } else if (names.includes("model.safetensors")) {
-      shards = ["model.safetensors"];
-    } else {
-      shards = names.filter((n) => n.endsWith(".safetensors") && !n.startsWith(".")).sort();
-      if (shards.length === 0) {
-        throw new SafetensorsError(
-          "read-failed",
-          `${basename(path)}: no ${INDEX_FILE_NAME} and no .safetensors files`,
-        );
-      }
-    }
-  }
-  return Checkpoint.open({
-    shards,
-    index,
-    name: index ? INDEX_FILE_NAME : basename(path),
-    opener: (shard) => NodeFileSource.open(join(dir, shard), shard),
-  });
+  const dir = await NodeCheckpointDir.open(path);
+  return openCheckpointIn(dir, dir.indexFile);
 }
 
 /** Options of the sharded writer. */
@@ -102,7 +41,8 @@ export interface ShardedWriteResult {
 
 /**
  * Writes a Hugging Face-style sharded checkpoint, one tensor at a time. The shard assignment is
- * planned up front from the full descriptor list (`planShards`, huggingface_hub's greedy rule), so
+ * planned up front from the full descriptor list (`planShards`, the greedy rule of
+ * `splitIntoShards`), so
  * every shard gets its final `model-0000i-of-0000n.safetensors` name from the start; tensors are
  * then written in `order` (shard by shard, each in the reference layout order), each shard
  * atomically through `SafetensorsFileWriter`. The index is written last (atomically too), so a
@@ -197,7 +137,7 @@ export class ShardedWriter {
     const weightMap = new Map<string, string>();
     for (let i = 0; i < this.order.length; i++) weightMap.set(this.order[i].name, this.shardOf[i]);
     const indexPath = join(this.dir, INDEX_FILE_NAME);
-    await writeTextAtomic(indexPath, buildIndexJson(weightMap, totalSize));
+    await writeFileAtomic(indexPath, buildIndexJson(weightMap, totalSize));
     return { shards: [...this.written], indexPath, totalSize };
   }
 
@@ -206,25 +146,6 @@ export class ShardedWriter {
     const w = this.current;
     this.current = null;
     await w?.abort();
-  }
-}
-
-async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const tmp = tempPathFor(path);
-  try {
-    const h = await open(tmp, "wx");
-    try {
-      await h.writeFile(text, "utf8");
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw new SafetensorsError("write-failed", `${basename(path)}: write failed (${(e as Error).message})`, {
-      cause: e,
-    });
   }
 }
 

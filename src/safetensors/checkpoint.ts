@@ -1,8 +1,10 @@
+import type { CheckpointDir } from "./checkpoint-dir.js";
 import { SafetensorsError } from "./errors.js";
 import type { TensorInfo } from "./header.js";
-import type { ShardIndex } from "./index-json.js";
-import { SafetensorsFile, type TypedTensor, targetFor } from "./reader.js";
-import { type ByteSource, readIntoFrom } from "./source.js";
+import { INDEX_FILE_NAME, parseIndexJson, type ShardIndex } from "./index-json.js";
+import { MAX_INDEX_SIZE } from "./limits.js";
+import { readTensorRange, SafetensorsFile, type TypedTensor } from "./reader.js";
+import type { ByteSource } from "./source.js";
 import { viewAs } from "./views.js";
 
 /** A tensor of a checkpoint: its header entry plus where it lives. */
@@ -36,6 +38,8 @@ const HEADER_READ_CONCURRENCY = 16;
 export class Checkpoint {
   private readonly byName = new Map<string, CheckpointTensor>();
   private readonly shardStates = new Map<string, ShardState>();
+  /** Tensor data bytes read so far (`readBytes`, `readRange`; headers not counted). */
+  bytesRead = 0;
 
   private constructor(
     readonly name: string,
@@ -107,7 +111,7 @@ export class Checkpoint {
     try {
       source = await this.opener(shard);
     } catch (e) {
-      if (e instanceof SafetensorsError && e.code !== "read-failed") throw e;
+      if (e instanceof SafetensorsError && e.code !== "read-failed" && e.code !== "not-found") throw e;
       throw new SafetensorsError(
         "invalid-index",
         `${this.name}: shard ${shard} cannot be opened (${(e as Error).message})`,
@@ -162,10 +166,19 @@ export class Checkpoint {
 
   /** The raw bytes of tensor `name`, read from its shard with one range read (into `into` when given). */
   async readBytes(name: string, into?: Uint8Array): Promise<Uint8Array> {
+    return this.readRange(name, 0, this.get(name).byteLength, into);
+  }
+
+  /**
+   * `length` bytes at byte `offset` of tensor `name`'s data, with one positioned read of its shard
+   * (into `into`, returned as a view of its first `length` bytes, when given). Adds to `bytesRead`.
+   */
+  async readRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const t = this.get(name);
     const source = await this.sourceOf(t.shard);
-    if (into === undefined) return source.read(t.fileOffsets[0], t.byteLength);
-    return readIntoFrom(source, t.fileOffsets[0], targetFor(t.shard, t, into));
+    const bytes = await readTensorRange(source, t.shard, t, t.fileOffsets[0], offset, length, into);
+    this.bytesRead += length;
+    return bytes;
   }
 
   /** The tensor viewed as its typed array (zero-copy when aligned). */
@@ -202,4 +215,36 @@ export class Checkpoint {
       await src?.close?.();
     }
   }
+}
+
+/**
+ * Open the checkpoint in `dir`: the index `indexFile` when given, else `model.safetensors.index.json`
+ * when the directory holds one, else a single `model.safetensors`, else every `*.safetensors` in it
+ * (sorted by name, hidden files skipped) — the order transformers' `from_pretrained` looks in. Shard
+ * names from an index must be plain names inside the directory.
+ */
+export async function openCheckpointIn(dir: CheckpointDir, indexFile?: string | null): Promise<Checkpoint> {
+  const names = await dir.list();
+  const indexName = indexFile ?? (names.includes(INDEX_FILE_NAME) ? INDEX_FILE_NAME : null);
+  let index: ShardIndex | null = null;
+  let shards: string[];
+  if (indexName !== null) {
+    const text = await dir.readText(indexName, MAX_INDEX_SIZE);
+    if (text === null) throw new SafetensorsError("not-found", `${dir.name}: ${indexName} does not exist`);
+    index = parseIndexJson(text, indexName);
+    shards = index.shards;
+  } else if (names.includes("model.safetensors")) {
+    shards = ["model.safetensors"];
+  } else {
+    shards = names.filter((n) => n.endsWith(".safetensors") && !n.startsWith(".")).sort();
+    if (shards.length === 0) {
+      throw new SafetensorsError("not-found", `${dir.name}: no ${INDEX_FILE_NAME} and no .safetensors files`);
+    }
+  }
+  return Checkpoint.open({
+    shards,
+    index,
+    name: indexName ?? (shards.length === 1 ? shards[0] : dir.name),
+    opener: (shard) => dir.open(shard),
+  });
 }

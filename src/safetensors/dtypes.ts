@@ -3,6 +3,8 @@
  * (`huggingface/safetensors`, `safetensors/src/tensor.rs`). That order is also the writer's layout
  * order: tensors are sorted by dtype descending (widest first), then by name.
  */
+import type { FormatName } from "../formats/index.js";
+
 export const DTYPES = [
   "BOOL",
   "F4",
@@ -79,4 +81,33 @@ export function dtypeRank(dtype: Dtype): number {
 /** True for F4, F6_E2M3 and F6_E3M2, whose elements do not fill a whole byte. */
 export function isSubByte(dtype: Dtype): boolean {
   return BITS[dtype] < 8;
+}
+
+/**
+ * The codec format (ml_dtypes' name, `src/formats`) of each safetensors dtype that has one: the one
+ * table between the two vocabularies. `F32` and the integer dtypes are not codec formats; `U8`
+ * holds whatever a layout puts in it (E8M0 scales, packed FP4), so it is not mapped here either.
+ */
+export const FORMAT_OF_DTYPE: Readonly<Partial<Record<Dtype, FormatName>>> = {
+  F4: "float4_e2m1fn",
+  F6_E2M3: "float6_e2m3fn",
+  F6_E3M2: "float6_e3m2fn",
+  F8_E5M2: "float8_e5m2",
+  F8_E4M3: "float8_e4m3fn",
+  F8_E8M0: "float8_e8m0fnu",
+  F8_E4M3FNUZ: "float8_e4m3fnuz",
+  F8_E5M2FNUZ: "float8_e5m2fnuz",
+  F16: "float16",
+  BF16: "bfloat16",
+};
+
+/** The codec format of `dtype`, or null (see `FORMAT_OF_DTYPE`). */
+export function formatOfDtype(dtype: Dtype): FormatName | null {
+  return FORMAT_OF_DTYPE[dtype] ?? null;
+}
+
+/** The safetensors dtype that stores `format`, or null when none does (`hifloat8`). */
+export function dtypeOfFormat(format: FormatName): Dtype | null {
+  for (const [d, f] of Object.entries(FORMAT_OF_DTYPE)) if (f === format) return d as Dtype;
+  return null;
 }

@@ -24,6 +24,10 @@ export type SafetensorsErrorCode =
   | "invalid-offset"
   | "incomplete-buffer"
   | "tensor-not-found"
+  | "not-found"
+  | "file-too-large"
+  | "not-found"
+  | "file-too-large"
   | "read-failed"
   | "write-failed"
   | "invalid-argument"
@@ -32,10 +36,6 @@ export type SafetensorsErrorCode =
   | "unsupported-platform";
 
 /** Every failure of the safetensors layer (hostile files, bad arguments, I/O) is one of these. */
-export class SafetensorsError extends Fp8kitError {
+export class SafetensorsError extends Fp8kitError<SafetensorsErrorCode> {
   override name = "SafetensorsError";
-  declare readonly code: SafetensorsErrorCode;
-  constructor(code: SafetensorsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
 }

@@ -1,6 +1,17 @@
 // Browser-safe public API of the safetensors layer.
-export { Checkpoint, type CheckpointTensor, type ShardOpener } from "./checkpoint.js";
-export { DTYPES, type Dtype, dtypeBits, dtypeRank, isDtype, isSubByte } from "./dtypes.js";
+export { Checkpoint, type CheckpointTensor, openCheckpointIn, type ShardOpener } from "./checkpoint.js";
+export { BlobCheckpointDir, type CheckpointDir } from "./checkpoint-dir.js";
+export {
+  DTYPES,
+  type Dtype,
+  dtypeBits,
+  dtypeOfFormat,
+  dtypeRank,
+  FORMAT_OF_DTYPE,
+  formatOfDtype,
+  isDtype,
+  isSubByte,
+} from "./dtypes.js";
 export { SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
 export { type ParsedHeader, parseHeader, readHeaderLength, type TensorInfo } from "./header.js";
 export {
@@ -19,7 +30,14 @@ export {
   MAX_SHARDS,
 } from "./limits.js";
 export { SafetensorsFile, type TypedTensor } from "./reader.js";
-export { planShards, type ShardPlan, shardFileName, tensorByteLength } from "./shards.js";
+export {
+  planShards,
+  type ShardGroup,
+  type ShardPlan,
+  shardFileName,
+  splitIntoShards,
+  tensorByteLength,
+} from "./shards.js";
 export { parseSize } from "./size.js";
 export { BlobSource, BufferSource, type ByteSource } from "./source.js";
 export {

@@ -1,5 +1,13 @@
 // Node-only entry points of the safetensors layer (file system).
 export {
+  AtomicFile,
+  copyFileAtomic,
+  targetOfTempName,
+  tempPathFor,
+  writeFileAtomic,
+} from "./atomic-node.js";
+export { NodeCheckpointDir } from "./checkpoint-dir-node.js";
+export {
   openCheckpoint,
   type ShardedWriteResult,
   ShardedWriter,
@@ -8,8 +16,8 @@ export {
 } from "./checkpoint-node.js";
 export { NodeFileSource } from "./source-node.js";
 export {
+  PositionalSafetensorsWriter,
   SafetensorsFileWriter,
   type TensorBytesSource,
-  tempPathFor,
   writeSafetensorsFile,
 } from "./writer-node.js";

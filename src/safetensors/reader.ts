@@ -1,7 +1,7 @@
 import { SafetensorsError } from "./errors.js";
 import { type ParsedHeader, parseHeader, readHeaderLength, type TensorInfo } from "./header.js";
 import { HEADER_LENGTH_BYTES } from "./limits.js";
-import { type ByteSource, readIntoFrom } from "./source.js";
+import { type ByteSource, readRange } from "./source.js";
 import { type TypedArrayFor, viewAs } from "./views.js";
 
 /** A tensor's bytes viewed as its dtype's typed array (see `DtypeArrayMap`). */
@@ -74,9 +74,29 @@ export class SafetensorsFile {
    */
   async readBytes(name: string, into?: Uint8Array): Promise<Uint8Array> {
     const t = this.get(name);
-    const offset = this.header.dataStart + t.dataOffsets[0];
-    if (into === undefined) return this.source.read(offset, t.byteLength);
-    return readIntoFrom(this.source, offset, targetFor(this.name, t, into));
+    return readTensorRange(
+      this.source,
+      this.name,
+      t,
+      this.dataStart + t.dataOffsets[0],
+      0,
+      t.byteLength,
+      into,
+    );
+  }
+
+  /** `length` bytes at byte `offset` of tensor `name`'s data (into `into` when given). */
+  async readRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    const t = this.get(name);
+    return readTensorRange(
+      this.source,
+      this.name,
+      t,
+      this.dataStart + t.dataOffsets[0],
+      offset,
+      length,
+      into,
+    );
   }
 
   /** The tensor viewed as its typed array (zero-copy when aligned; see `viewAs`). */
@@ -91,13 +111,33 @@ export class SafetensorsFile {
   }
 }
 
-/** `into.subarray(0, t.byteLength)`, or an error naming the tensor when `into` is too small. */
-export function targetFor(fileName: string, t: TensorInfo, into: Uint8Array): Uint8Array {
-  if (into.length < t.byteLength) {
+/**
+ * Read `length` bytes at byte `offset` of tensor `t`'s data, whose first byte is at absolute offset
+ * `begin` of `source` (into `into` when given; see `readRange`). A range
+ * outside the tensor or a buffer too small is an `invalid-argument` error naming file and tensor.
+ */
+export function readTensorRange(
+  source: ByteSource,
+  fileName: string,
+  t: TensorInfo,
+  begin: number,
+  offset: number,
+  length: number,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
+  const where = `${fileName}: tensor "${t.name}"`;
+  const inside = Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0;
+  if (!inside || offset + length > t.byteLength) {
     throw new SafetensorsError(
       "invalid-argument",
-      `${fileName}: tensor "${t.name}": buffer of ${into.length} bytes is smaller than its ${t.byteLength}`,
+      `${where}: range ${offset}+${length} is outside its ${t.byteLength} bytes`,
     );
   }
-  return into.subarray(0, t.byteLength);
+  if (into !== undefined && into.length < length) {
+    throw new SafetensorsError(
+      "invalid-argument",
+      `${where}: buffer of ${into.length} bytes is smaller than the ${length} to read`,
+    );
+  }
+  return readRange(source, begin + offset, length, into);
 }

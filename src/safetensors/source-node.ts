@@ -5,6 +5,18 @@ import { MAX_READ_CHUNK } from "./limits.js";
 import { type ByteSource, checkRange } from "./source.js";
 
 /**
+ * A Node file system failure on `path` as the layer's error, keeping the Node error as `cause`:
+ * `not-found` for ENOENT (a path that does not exist), `read-failed` for anything else.
+ */
+export function readFailure(path: string, what: string, e: unknown): SafetensorsError {
+  if (e instanceof SafetensorsError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code === "ENOENT" ? "not-found" : "read-failed";
+  return new SafetensorsError(code, `${path}: ${what} (${e instanceof Error ? e.message : String(e)})`, {
+    cause: e,
+  });
+}
+
+/**
  * A source over a file on disk (Node). Each `read` allocates one buffer of the requested length and
  * fills it with positioned `FileHandle.read` calls (no intermediate copies); the handle stays open
  * until `close()`.
@@ -23,9 +35,7 @@ export class NodeFileSource implements ByteSource {
     try {
       handle = await open(path, "r");
     } catch (e) {
-      throw new SafetensorsError("read-failed", `${name}: cannot open (${(e as Error).message})`, {
-        cause: e,
-      });
+      throw readFailure(name, "cannot open", e);
     }
     try {
       const st = await handle.stat();

@@ -1,3 +1,4 @@
+import { LITTLE_ENDIAN } from "../formats/endian.js";
 import type { Dtype } from "./dtypes.js";
 import { SafetensorsError } from "./errors.js";
 
@@ -63,8 +64,6 @@ const CTORS: Record<Dtype, Ctor> = {
   I64: BigInt64Array,
   U64: BigUint64Array,
 };
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * View little-endian tensor bytes as the dtype's typed array (see `DtypeArrayMap`). Zero-copy when

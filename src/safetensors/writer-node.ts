@@ -1,9 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename } from "node:path";
+import { AtomicFile } from "./atomic-node.js";
 import { SafetensorsError } from "./errors.js";
 import type { TensorInfo } from "./header.js";
-import { MAX_READ_CHUNK } from "./limits.js";
 import {
   checkTensorBytes,
   type MetadataInput,
@@ -22,46 +20,95 @@ export type TensorBytesSource =
   | AsyncIterable<Uint8Array | { name: string; data: Uint8Array }>
   | Iterable<Uint8Array | { name: string; data: Uint8Array }>;
 
-/** Name of the temporary file the writer fills before renaming it to `path`. */
-export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
-}
+/**
+ * A safetensors file written at offsets (Node), for writers that produce a tensor in pieces and in
+ * any order (convert's bands, several at once). The layout (and so the header) is planned up front
+ * (`planLayout`); `create` writes the header to an `AtomicFile`; `writeTensorAt` puts bytes at an
+ * offset inside one tensor's data; `finish` checks that every tensor received exactly its byte
+ * length, then fsyncs and renames into place. Failures abort the file (no temporary file is left)
+ * and are `SafetensorsError`s naming the file and, where known, the tensor.
+ */
+export class PositionalSafetensorsWriter {
+  private readonly byName: Map<string, TensorInfo>;
+  private readonly received = new Map<string, number>();
 
-async function syncDirectory(dir: string): Promise<void> {
-  // Makes the rename durable on POSIX; directories cannot be opened for sync on Windows.
-  let h: FileHandle | undefined;
-  try {
-    h = await open(dir, "r");
-    await h.sync();
-  } catch {
-    // best effort
-  } finally {
-    await h?.close().catch(() => {});
+  private constructor(
+    readonly layout: SafetensorsLayout,
+    private readonly file: AtomicFile,
+  ) {
+    this.byName = new Map(layout.tensors.map((t) => [t.name, t]));
+  }
+
+  /** Create the temporary file for `layout` at `path` and write the header. */
+  static async create(path: string, layout: SafetensorsLayout): Promise<PositionalSafetensorsWriter> {
+    const file = await AtomicFile.create(path);
+    await file.writeAt(0, layout.header, "the header");
+    return new PositionalSafetensorsWriter(layout, file);
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  get tempPath(): string {
+    return this.file.tempPath;
+  }
+
+  /** File name used in messages. */
+  get name(): string {
+    return basename(this.file.path);
+  }
+
+  /** Bytes written so far, header included. */
+  get bytesWritten(): number {
+    return this.file.bytesWritten;
+  }
+
+  /** Write `data` at byte `offset` of tensor `name`'s data. Aborts the file on error. */
+  async writeTensorAt(name: string, offset: number, data: Uint8Array): Promise<void> {
+    const t = this.byName.get(name);
+    if (t === undefined || !(offset >= 0 && offset + data.length <= t.byteLength)) {
+      await this.abort();
+      throw new SafetensorsError(
+        "invalid-argument",
+        t === undefined
+          ? `${this.name}: tensor "${name}" is not in the layout`
+          : `${this.name}: tensor "${name}": ${data.length} bytes at ${offset} run past its ${t.byteLength}`,
+      );
+    }
+    const position = this.layout.header.length + t.dataOffsets[0] + offset;
+    await this.file.writeAt(position, data, `tensor "${name}"`);
+    this.received.set(name, (this.received.get(name) ?? 0) + data.length);
+  }
+
+  /** Check every tensor was written in full, fsync, rename into place and fsync the directory. */
+  async finish(): Promise<void> {
+    for (const t of this.layout.tensors) {
+      const got = this.received.get(t.name) ?? 0;
+      if (got !== t.byteLength) {
+        await this.abort();
+        const what = got === 0 ? "was never written" : `got ${got} of its ${t.byteLength} bytes`;
+        throw new SafetensorsError("invalid-argument", `${this.name}: tensor "${t.name}" ${what}`);
+      }
+    }
+    await this.file.finish();
+  }
+
+  /** Close and delete the temporary file (idempotent). */
+  async abort(): Promise<void> {
+    await this.file.abort();
   }
 }
 
 /**
- * An atomic, streaming safetensors file writer (Node). The layout (and so the header) is computed
- * from the descriptors up front, as the reference writer does; tensors are then written one at a
- * time in layout order, so memory stays at one tensor. Everything goes to a temporary file in the
- * target directory (`.name.tmp-<pid>-<random>`), which `finish` fsyncs and renames over `path`: a
- * crash never leaves a file under the final name that looks complete. Any failure removes the
- * temporary file and throws a `SafetensorsError` naming the file and tensor.
+ * An atomic, streaming safetensors file writer (Node): tensors are written whole, one at a time in
+ * layout order, as the reference writer lays them out, so memory stays at one tensor. Built on
+ * `PositionalSafetensorsWriter` (same temporary file, checks and errors); adds the order check.
  */
 export class SafetensorsFileWriter {
   private next = 0;
-  private pos: number;
-  private handle: FileHandle | null;
 
-  private constructor(
-    readonly path: string,
-    readonly tempPath: string,
-    readonly layout: SafetensorsLayout,
-    handle: FileHandle,
-  ) {
-    this.handle = handle;
-    this.pos = layout.header.length;
-  }
+  private constructor(private readonly out: PositionalSafetensorsWriter) {}
 
   /** Plan the layout, create the temporary file and write the header. */
   static async create(
@@ -69,31 +116,24 @@ export class SafetensorsFileWriter {
     descriptors: readonly TensorDescriptor[],
     options: { metadata?: MetadataInput | null } = {},
   ): Promise<SafetensorsFileWriter> {
-    const name = basename(path);
-    const layout = planLayout(descriptors, options.metadata, name);
-    const tempPath = tempPathFor(path);
-    let handle: FileHandle;
-    try {
-      handle = await open(tempPath, "wx");
-    } catch (e) {
-      throw new SafetensorsError(
-        "write-failed",
-        `${name}: cannot create ${tempPath} (${(e as Error).message})`,
-        { cause: e },
-      );
-    }
-    const w = new SafetensorsFileWriter(path, tempPath, layout, handle);
-    try {
-      await w.writeAll(layout.header, 0);
-    } catch (e) {
-      await w.abort();
-      throw w.wrap(e, "writing the header");
-    }
-    return w;
+    const layout = planLayout(descriptors, options.metadata, basename(path));
+    return new SafetensorsFileWriter(await PositionalSafetensorsWriter.create(path, layout));
+  }
+
+  get path(): string {
+    return this.out.path;
+  }
+
+  get tempPath(): string {
+    return this.out.tempPath;
+  }
+
+  get layout(): SafetensorsLayout {
+    return this.out.layout;
   }
 
   get name(): string {
-    return basename(this.path);
+    return this.out.name;
   }
 
   /** The tensor `write` expects next, or null when all have been written. */
@@ -105,7 +145,6 @@ export class SafetensorsFileWriter {
   async write(name: string, data: Uint8Array): Promise<void> {
     const info = this.nextTensor;
     try {
-      if (this.handle === null) throw new SafetensorsError("write-failed", `${this.name}: writer is closed`);
       if (info === null)
         throw new SafetensorsError(
           "invalid-argument",
@@ -118,58 +157,22 @@ export class SafetensorsFileWriter {
         );
       }
       checkTensorBytes(this.name, info, data);
-      await this.writeAll(data, this.pos);
-      this.pos += data.length;
-      this.next++;
     } catch (e) {
       await this.abort();
-      throw this.wrap(e, `tensor "${name}"`);
+      throw e;
     }
+    await this.out.writeTensorAt(name, 0, data);
+    this.next++;
   }
 
   /** Check every tensor was written, fsync, close and rename into place (then fsync the directory). */
   async finish(): Promise<void> {
-    try {
-      if (this.handle === null) throw new SafetensorsError("write-failed", `${this.name}: writer is closed`);
-      const missing = this.nextTensor;
-      if (missing !== null)
-        throw new SafetensorsError(
-          "invalid-argument",
-          `${this.name}: tensor "${missing.name}" was never written`,
-        );
-      await this.handle.sync();
-      const h = this.handle;
-      this.handle = null;
-      await h.close();
-      await rename(this.tempPath, this.path);
-    } catch (e) {
-      await this.abort();
-      throw this.wrap(e, "finishing");
-    }
-    await syncDirectory(dirname(this.path));
+    await this.out.finish();
   }
 
   /** Close and delete the temporary file (idempotent). */
   async abort(): Promise<void> {
-    const h = this.handle;
-    this.handle = null;
-    await h?.close().catch(() => {});
-    await unlink(this.tempPath).catch(() => {});
-  }
-
-  private async writeAll(data: Uint8Array, position: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const len = Math.min(data.length - done, MAX_READ_CHUNK);
-      const { bytesWritten } = await this.handle!.write(data, done, len, position + done);
-      done += bytesWritten;
-    }
-  }
-
-  private wrap(e: unknown, what: string): SafetensorsError {
-    if (e instanceof SafetensorsError) return e;
-    const msg = e instanceof Error ? e.message : String(e);
-    return new SafetensorsError("write-failed", `${this.name}: ${what} failed (${msg})`, { cause: e });
+    await this.out.abort();
   }
 }
 

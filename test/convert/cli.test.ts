@@ -6,7 +6,7 @@ import { cp, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { writeSafetensorsFile } from "../../src/safetensors/node.js";
-import { exists, hashTree, runCli, SAMPLE, tempDir } from "./helpers.js";
+import { exists, hashTree, KILL_AFTER, runCli, runNode, SAMPLE, tempDir } from "./helpers.js";
 
 let work: string;
 let reference: Record<string, string>;
@@ -58,7 +58,7 @@ describe("fp8kit convert (CLI)", () => {
 
   it("resumes a run killed mid-shard to byte-identical output", async () => {
     const out = join(work, "killed");
-    const r1 = await runCli(["convert", SAMPLE, out, ...ARGS], { FP8KIT_TEST_ABORT_AFTER_TENSORS: "30" });
+    const r1 = await runNode([KILL_AFTER, SAMPLE, out, "30"]);
     expect(r1.signal).toBe("SIGKILL");
     expect(await exists(join(out, "model.safetensors.index.json"))).toBe(false);
     expect(await exists(join(out, ".fp8kit-job.json"))).toBe(true);

@@ -7,6 +7,8 @@ import { join, resolve } from "node:path";
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const SAMPLE = join(ROOT, "sample", "deepseek-v3-tiny");
 export const CLI = join(ROOT, "dist", "cli", "main.js");
+/** Test-only runner that converts like cli.test.ts's ARGS and SIGKILLs itself after N tensors. */
+export const KILL_AFTER = join(ROOT, "test", "convert", "kill-after.mjs");
 
 export function tempDir(prefix = "fp8kit-test-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
@@ -17,10 +19,18 @@ export function runCli(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return runNode([CLI, ...args], env);
+}
+
+/** Run a Node script (`args[0]`) with arguments; never throws. */
+export function runNode(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
     execFile(
       process.execPath,
-      [CLI, ...args],
+      args,
       { env: { ...process.env, ...env }, maxBuffer: 64 << 20 },
       (err, stdout, stderr) => {
         const e = err as (Error & { code?: number; signal?: string }) | null;

@@ -14,7 +14,7 @@ function caught(f: () => unknown): Fp8kitError {
 describe("bad input gets a clear Fp8kitError", () => {
   it("unknown format names the accepted ones", () => {
     const e = caught(() => encode("float8_e4m3" as FormatName, [1]));
-    expect(e.name).toBe("Fp8kitError");
+    expect(e.name).toBe("FormatError");
     expect(e.code).toBe("unknown-format");
     expect(e.message).toMatch(/unknown format "float8_e4m3".*float8_e4m3fn/);
     expect(caught(() => formatInfo("fp8" as FormatName)).code).toBe("unknown-format");

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { decode, encode, FORMAT_NAMES, type FormatName, formatInfo } from "../../src/index.js";
 
-// Limits written out by hand from the format definitions (FORMATS.md §1, §4, §6), not computed.
+// Limits written out by hand from the format definitions (OCP OFP8 and MX as ml_dtypes' float8.h and
+// mxfloat.h state them, Huawei CANN GE hif8_t.h for HiFloat8), not computed.
 const LIMITS: Record<
   FormatName,
   { max: number; minNormal: number; minSubnormal: number; epsilon: number; emax: number }

@@ -4,7 +4,7 @@ import { rng } from "./helpers.js";
 
 const E2M1 = new Float32Array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -1.75, 7, 100]);
 
-describe("rounding modes (FORMATS.md §8 item 6)", () => {
+describe("rounding modes (E2M1 ties: ml_dtypes RNE, microxcaling half-away, DeepGEMM toward zero)", () => {
   it("E2M1 ties under RNE (ml_dtypes)", () => {
     expect(Array.from(decode("float4_e2m1fn", encode("float4_e2m1fn", E2M1)))).toEqual([
       0, 1, 1, 2, 2, 4, 4, -0, -2, 6, 6,
@@ -27,7 +27,7 @@ describe("rounding modes (FORMATS.md §8 item 6)", () => {
       0x5f, 0x7b, 0xfb, 0x7c,
     ]);
   });
-  it("E4M3 overflow boundary (§8 item 1) in both policies", () => {
+  it("E4M3 overflow boundary (448, 464 tie, 480) in both policies", () => {
     const x = new Float32Array([448, 464, 464.00003, 480, -464.00003]);
     expect(Array.from(encode("float8_e4m3fn", x))).toEqual([0x7e, 0x7e, 0x7f, 0x7f, 0xff]);
     expect(Array.from(encode("float8_e4m3fn", x, { overflow: "saturate" }))).toEqual([

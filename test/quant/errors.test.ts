@@ -16,13 +16,13 @@ describe("bad input", () => {
   const x = new Float32Array(12);
   it("shape that does not match the data length", () => {
     const e = thrown(() => quantize(x, [3, 5], "mxfp8-e4m3", { name: "w" }));
-    expect(e.code).toBe("bad-shape");
+    expect(e.code).toBe("invalid-shape");
     expect(e.message).toMatch(/tensor "w": data has 12 elements but shape \[3, 5\] needs 15/);
   });
   it("block shape that is not positive integers", () => {
     for (const block of [[0, 128], [1.5, 2], [-1, 4], [128]] as unknown as [number, number][]) {
       const e = thrown(() => quantize(x, [3, 4], { ...presets["deepseek-v3"], block }));
-      expect(e.code).toBe("bad-block");
+      expect(e.code).toBe("invalid-block");
       expect(e.message).toMatch(/positive integers/);
     }
   });
@@ -30,7 +30,9 @@ describe("bad input", () => {
     expect(thrown(() => resolveScheme({ ...presets.mxfp4, element: "float7" as never })).code).toBe(
       "unknown-format",
     );
-    expect(thrown(() => resolveScheme({ ...presets.mxfp4, element: "bfloat16" })).code).toBe("bad-scheme");
+    expect(thrown(() => resolveScheme({ ...presets.mxfp4, element: "bfloat16" })).code).toBe(
+      "invalid-scheme",
+    );
     const r = thrown(() => resolveScheme({ ...presets.mxfp4, rule: "round" as never }));
     expect(r.code).toBe("unknown-rule");
     expect(r.message).toMatch(/"round".*floor, ceil/);
@@ -44,15 +46,15 @@ describe("bad input", () => {
     const e = thrown(() =>
       dequantize({ ...q, scales: new Float32Array(4), scaleShape: [2, 2] }, { name: "w" }),
     );
-    expect(e.code).toBe("bad-scales");
+    expect(e.code).toBe("invalid-scales");
     expect(e.message).toMatch(/tensor "w": scale tensor of shape \[2, 2\].*expected \[3, 2\] \(6 values\)/);
     expect(thrown(() => dequantize({ ...q, scales: new Uint8Array(6) })).message).toMatch(/Float32Array/);
   });
   it("wrong input type", () => {
-    expect(thrown(() => quantize([1, 2] as never, [2], "mxfp4")).code).toBe("bad-input");
+    expect(thrown(() => quantize([1, 2] as never, [2], "mxfp4")).code).toBe("invalid-input");
     expect(
       thrown(() => quantize({ dtype: "float8", codes: new Uint16Array(2) } as never, [2], "mxfp4")).code,
-    ).toBe("bad-input");
+    ).toBe("invalid-input");
   });
   it("NaN and Inf in data are not errors", () => {
     const y = new Float32Array([Number.NaN, Number.POSITIVE_INFINITY, 1, 2]);

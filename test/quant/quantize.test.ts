@@ -153,6 +153,8 @@ function scaleValue(q: ReturnType<typeof quantize>, b: number): number {
       return 2 ** (q.scales[b] - 127);
     case "bf16":
       return bf16Value(q.scales[b]);
+    case "f16":
+      throw new Error("no f16 scales in these tests");
     case "e4m3":
       return E4M3_VALUES[q.scales[b]] * (q.globalScale ?? 1);
   }

@@ -11,7 +11,7 @@ import {
 } from "../../src/quant/index.js";
 
 /*
- * Expected exponents worked out by hand from the source definitions (FORMATS.md §2):
+ * Expected exponents worked out by hand from the source definitions named on each line:
  *   floor (torchao FLOOR): k = E(amax) - 127 - emax, clamped to [-127, 127]; non-finite -> NaN.
  *   ceil  (torchao CEIL):  as floor, +1 if the mantissa field M(amax) != 0.
  *   even  (torchao EVEN):  bits += 1 << (22 - mbits); bits &= 0xFF800000; then floor.

@@ -148,7 +148,7 @@ describe("audit", () => {
 
   it("worker threads give the same result as the in-thread kernel", async () => {
     const one = await audit(V3);
-    const pooled = await auditPath(V3, { threads: 2 });
+    const pooled = await auditPath(V3, { workers: 2 });
     expect(pooled.tensors).toEqual(one.tensors);
     expect(pooled.summary).toEqual(one.summary);
   });

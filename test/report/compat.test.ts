@@ -24,6 +24,7 @@ function layout(kind: ReportLayout["kind"], scaleFmt: ReportLayout["scaleFmt"], 
     block: [128, 128],
     quantized: Array.from({ length: n }, () => q as ReportQuantizedWeight),
     problems: [],
+    plain: [],
     declared: null,
   };
 }
@@ -76,7 +77,10 @@ describe("tensor-parallel splits", () => {
       scaleStorage: "f32",
       scaleDtype: "F32",
       scaleShape: [],
-      globalScale: null,
+      layout: "fp8-block",
+      granularity: "block",
+      tensorScale: null,
+      auxiliary: [],
     });
     const r = checkTpSplits([
       w("model.layers.3.mlp.experts.0.down_proj.weight", [7168, 2048]),

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encode } from "../../src/formats/index.js";
+import { seededUniform } from "../../src/formats/prng.js";
 import { quantize } from "../../src/quant/quantize.js";
 import type { TensorDescriptor } from "../../src/safetensors/index.js";
 import { writeShardedCheckpoint } from "../../src/safetensors/node.js";
@@ -8,17 +9,8 @@ import { writeShardedCheckpoint } from "../../src/safetensors/node.js";
 export const CONFIG_FIXTURE = join(import.meta.dirname, "fixtures", "deepseek-v3", "config.json");
 export const ST_FIXTURES = join(import.meta.dirname, "..", "fixtures", "safetensors");
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the library's mulberry32). */
+export const rng: (seed: number) => () => number = seededUniform;
 
 /** Gaussian-ish weights (sum of uniforms) with a few larger rows, so block scales differ. */
 export function weights(rows: number, cols: number, seed: number): Float32Array {

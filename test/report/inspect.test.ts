@@ -171,7 +171,7 @@ describe("layout detection from headers", () => {
     expect(mo.quantized[0]).toMatchObject({
       shape: [64, 128],
       block: [1, 16],
-      globalScale: "a.weight_scale_2",
+      tensorScale: { name: "a.weight_scale_2", mode: "multiply" },
     });
   });
 });

@@ -173,9 +173,9 @@ describe("sharded writer", () => {
     const d = (name: string, n: number): TensorDescriptor => ({ name, dtype: "U8", shape: [n] });
     const plan = planShards([d("a", 40), d("big", 500), d("b", 40), d("c", 40)], 100);
     expect(plan.map((p) => [p.fileName, p.tensors.map((t) => t.name)])).toEqual([
-      ["model-00001-of-00003.safetensors", ["big"]],
-      ["model-00002-of-00003.safetensors", ["a", "b"]],
-      ["model-00003-of-00003.safetensors", ["c"]],
+      ["model-00001-of-00003.safetensors", ["a"]],
+      ["model-00002-of-00003.safetensors", ["big"]],
+      ["model-00003-of-00003.safetensors", ["b", "c"]],
     ]);
     const out = mkdirSync(join(tmp, "single"), { recursive: true })!;
     const res = await writeShardedCheckpoint(out, [d("a", 4)], () => new Uint8Array(4));

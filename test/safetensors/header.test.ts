@@ -194,7 +194,7 @@ describe("accepts what real writers produce", () => {
       expect(got.buffer).toBe(into.buffer);
       expect(Array.from(got)).toEqual([4, 5]);
       await expect(f.readBytes("a", new Uint8Array(2))).rejects.toThrow(
-        /tensor "a": buffer of 2 bytes is smaller than its 3/,
+        /tensor "a": buffer of 2 bytes is smaller than the 3 to read/,
       );
     }
   });

@@ -72,3 +72,29 @@ export function blockOf(codec: SourceCodec | TargetCodec): [number, number] {
   if (codec.kind === "mx") return [1, 32];
   return [1, 1];
 }
+
+/** The source codec that reads what `target` wrote (used by `--verify`). */
+export function targetAsSource(target: TargetCodec): SourceCodec {
+  switch (target.kind) {
+    case "plain":
+      return target;
+    case "fp8-block":
+      return {
+        kind: "block",
+        element: "float8_e4m3fn",
+        packed: false,
+        block: target.block,
+        scaleStorage: target.scaleDtype === "F32" ? "f32" : "ue8m0",
+      };
+    case "mx":
+      return {
+        kind: "block",
+        element: target.element,
+        packed: target.element === "float4_e2m1fn",
+        block: [1, 32],
+        scaleStorage: "ue8m0",
+      };
+    default:
+      return target satisfies never;
+  }
+}

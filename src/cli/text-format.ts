@@ -1,4 +1,4 @@
-/** Plain-text helpers the CLI uses to print report results (no colours, width-stable). */
+/** Plain-text helpers the commands print with (no colours, width-stable). */
 
 /** Bytes in decimal units (as the Hub shows sizes): 1.23 GB. */
 export function formatBytes(n: number): string {

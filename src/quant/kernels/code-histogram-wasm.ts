@@ -2,9 +2,9 @@
  * Block code histograms in WebAssembly, emitted at run time by the few lines of assembler below (no
  * committed binary). One exported function, `hist(codes, rows, cols, bc, hist)`: for each of `rows`
  * rows of `cols` bytes at `codes`, adds every byte to the 256-bin u32 histogram of its block column
- * (four interleaved sub-bins per bin, see `increment`), reading four bytes per load; `cols` and `bc` must be multiples of 4.
- * It does what `bandHistograms` does, about twice as fast in V8; `bandHistograms` stays the
- * reference and the fallback where WebAssembly is unavailable.
+ * (four interleaved sub-bins per bin, see `increment`), reading four bytes per load; `cols` and `bc`
+ * must be multiples of 4. It does what `bandHistograms` does, about twice as fast in V8;
+ * `bandHistograms` stays the reference and the fallback where WebAssembly is unavailable.
  */
 
 const uleb = (n: number): number[] => {
@@ -33,6 +33,8 @@ const sleb = (n: number): number[] => {
 
 const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
 const str = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
+/** A run of instructions: opcodes and encoded instructions, flattened. */
+const ops = (...parts: (number | number[])[]): number[] => parts.flat();
 
 // Opcodes.
 const I32 = 0x7f;
@@ -50,14 +52,17 @@ const LT_U = 0x49;
 const SELECT = 0x1b;
 const load = (offset: number) => [0x28, 2, ...uleb(offset)];
 const store = (offset: number) => [0x36, 2, ...uleb(offset)];
-const block = [0x02, 0x40];
-const loop = [0x03, 0x40];
 const END = 0x0b;
-const br = (d: number) => [0x0c, d];
-const brIf = (d: number) => [0x0d, d];
 
 // Params 0 codes, 1 rows, 2 cols, 3 bc, 4 hist; locals 5 r, 6 p, 7 rowEnd, 8 hb, 9 end, 10 w, 11 a.
 const [CODES, ROWS, COLS, BC, HIST, R, P, ROW_END, HB, E, W, A] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+
+/** `while (a < b) { body }` (unsigned): a block around a loop that exits when a >= b. */
+const whileBelow = (a: number, b: number, body: number[]) =>
+  ops([0x02, 0x40, 0x03, 0x40], get(a), get(b), GE_U, [0x0d, 1], body, [0x0c, 0], END, END);
+
+/** `local += n`. */
+const addTo = (local: number, n: number) => ops(get(local), c32(n), ADD, set(local));
 
 /**
  * Bins are interleaved four ways, `hist + ((block * 256 + byte) * 4 + k) * 4`, and byte k of each
@@ -68,111 +73,41 @@ function increment(k: number): number[] {
   const shift = k * 8;
   const byte =
     shift === 0
-      ? [...get(W), ...c32(255), AND]
+      ? ops(get(W), c32(255), AND)
       : shift === 24
-        ? [...get(W), ...c32(24), SHR_U]
-        : [...get(W), ...c32(shift), SHR_U, ...c32(255), AND];
-  return [
-    ...get(HB),
-    ...byte,
-    ...c32(4),
-    SHL,
-    ADD,
-    ...tee(A),
-    ...get(A),
-    ...load(k * 4),
-    ...c32(1),
-    ADD,
-    ...store(k * 4),
-  ];
+        ? ops(get(W), c32(24), SHR_U)
+        : ops(get(W), c32(shift), SHR_U, c32(255), AND);
+  return ops(get(HB), byte, c32(4), SHL, ADD, tee(A), get(A), load(k * 4), c32(1), ADD, store(k * 4));
 }
 
 function body(): number[] {
-  return [
-    ...c32(0),
-    ...set(R),
-    ...block,
-    ...loop,
-    ...get(R),
-    ...get(ROWS),
-    GE_U,
-    ...brIf(1),
-    ...get(CODES),
-    ...get(R),
-    ...get(COLS),
-    MUL,
+  const word = ops(get(P), load(0), set(W), increment(0), increment(1), increment(2), increment(3));
+  // e = min(p + bc, rowEnd)
+  const blockEnd = ops(
+    get(P),
+    get(BC),
     ADD,
-    ...tee(P),
-    ...get(COLS),
-    ADD,
-    ...set(ROW_END),
-    ...get(HIST),
-    ...set(HB),
-    ...block,
-    ...loop,
-    ...get(P),
-    ...get(ROW_END),
-    GE_U,
-    ...brIf(1),
-    ...get(P),
-    ...get(BC),
-    ADD,
-    ...tee(E),
-    ...get(ROW_END),
-    ...get(E),
-    ...get(ROW_END),
+    tee(E),
+    get(ROW_END),
+    get(E),
+    get(ROW_END),
     LT_U,
     SELECT,
-    ...set(E),
-    ...block,
-    ...loop,
-    ...get(P),
-    ...get(E),
-    GE_U,
-    ...brIf(1),
-    ...get(P),
-    ...load(0),
-    ...set(W),
-    ...increment(0),
-    ...increment(1),
-    ...increment(2),
-    ...increment(3),
-    ...get(P),
-    ...c32(4),
-    ADD,
-    ...set(P),
-    ...br(0),
-    END,
-    END,
-    ...get(HB),
-    ...c32(4096),
-    ADD,
-    ...set(HB),
-    ...br(0),
-    END,
-    END,
-    ...get(R),
-    ...c32(1),
-    ADD,
-    ...set(R),
-    ...br(0),
-    END,
-    END,
-    END,
-  ];
+    set(E),
+  );
+  const row = ops(
+    // p = codes + r * cols; rowEnd = p + cols; hb = hist
+    ops(get(CODES), get(R), get(COLS), MUL, ADD, tee(P), get(COLS), ADD, set(ROW_END), get(HIST), set(HB)),
+    whileBelow(P, ROW_END, ops(blockEnd, whileBelow(P, E, ops(word, addTo(P, 4))), addTo(HB, 4096))),
+    addTo(R, 1),
+  );
+  return ops(c32(0), set(R), whileBelow(R, ROWS, row), END);
 }
 
 function moduleBytes(): Uint8Array {
   const code = [...uleb(1), 7, I32, ...body()];
   return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, [1, 0x60, 5, I32, I32, I32, I32, I32, 0]),
     ...section(3, [1, 0]),
     ...section(5, [1, 0x00, 1]),

@@ -1,0 +1,233 @@
+/**
+ * Writing one output shard (Node): its planned layout is opened as a `PositionalSafetensorsWriter`
+ * (a temporary file renamed into place when complete); copied tensors are streamed in chunks and
+ * converted ones in bands through the worker pool, a bounded window of reads, conversions and
+ * writes in flight at once; then the shard's completion marker is written. Memory stays at the
+ * window (a few tens of MB per worker), whatever the tensor or shard size.
+ */
+
+import { join } from "node:path";
+import { type ErrorStats, emptyStats, mergeStats } from "../quant/error-stats.js";
+import { type Checkpoint, SafetensorsError } from "../safetensors/index.js";
+import { PositionalSafetensorsWriter } from "../safetensors/node.js";
+import { bandsOf } from "./bands.js";
+import { ConvertError } from "./errors.js";
+import { type ShardMarker, type TensorReport, writeMarker } from "./journal.js";
+import { outputFailure } from "./output-node.js";
+import type { ConvertPlan, PlannedShard, TensorOp } from "./plan.js";
+import type { BandPool } from "./pool.js";
+import type { ConvertEvent } from "./run-node.js";
+import { readTensorScale } from "./tensor-scale.js";
+
+/** Bytes per read-and-write of a copied tensor. */
+const COPY_CHUNK = 8 << 20;
+
+/** Everything writing shards needs, shared by the shards of one run. */
+export interface RunContext {
+  out: string;
+  plan: ConvertPlan;
+  jobId: string;
+  input: Checkpoint;
+  pool: BandPool;
+  allowNonfinite: boolean;
+  emit: (e: ConvertEvent) => void;
+  afterTensor: (done: number) => void;
+  progress: {
+    tensorsDone: number;
+    tensorsTotal: number;
+    bytesDone: number;
+    bytesTotal: number;
+    start: number;
+  };
+  bytesWritten: number;
+}
+
+/**
+ * At most `limit` tasks in flight; `launch` waits for room. The first failure is kept and stops
+ * new launches (`failed`); `drain` waits for every task and rethrows it.
+ */
+class TaskWindow {
+  private readonly running = new Set<Promise<void>>();
+  private firstError: { e: unknown } | null = null;
+
+  constructor(private readonly limit: number) {}
+
+  get failed(): boolean {
+    return this.firstError !== null;
+  }
+
+  async launch(task: () => Promise<void>): Promise<void> {
+    const p: Promise<void> = task()
+      .catch((e) => {
+        this.firstError ??= { e };
+      })
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    if (this.firstError !== null) throw this.firstError.e;
+  }
+}
+
+/** Per-op bookkeeping: pieces still to finish, the merged error statistics. */
+class OpProgress {
+  stats: ErrorStats = emptyStats();
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly op: TensorOp,
+    private left: number,
+    private readonly reports: TensorReport[],
+  ) {}
+
+  /** One piece of `inBytes` input bytes is done (with its error statistics, for conversions). */
+  done(inBytes: number, stats?: ErrorStats): void {
+    if (stats) this.stats = mergeStats(this.stats, stats);
+    const p = this.ctx.progress;
+    p.bytesDone += inBytes;
+    this.ctx.emit({
+      type: "progress",
+      tensorsDone: p.tensorsDone,
+      tensorsTotal: p.tensorsTotal,
+      bytesDone: p.bytesDone,
+      bytesTotal: p.bytesTotal,
+      seconds: (Date.now() - p.start) / 1000,
+    });
+    if (--this.left === 0) this.finish();
+  }
+
+  private finish(): void {
+    const { op, ctx } = this;
+    const rep: TensorReport = {
+      name: op.input.data,
+      output: op.output.data.name,
+      action: op.action,
+      stats: op.action === "copy" ? null : this.stats,
+    };
+    if (rep.stats && rep.stats.nonfinite > 0 && !ctx.allowNonfinite) {
+      throw new ConvertError(
+        "nonfinite",
+        `${op.input.shard}: tensor "${op.input.data}" holds ${rep.stats.nonfinite} NaN/Inf values (use --allow-nonfinite to convert anyway)`,
+      );
+    }
+    this.reports.push(rep);
+    ctx.progress.tensorsDone++;
+    ctx.emit({ type: "tensor", report: rep });
+    ctx.afterTensor(ctx.progress.tensorsDone);
+  }
+}
+
+/** Queue the chunks of a copied tensor: input bytes to output bytes, unchanged. */
+async function copyOp(
+  ctx: RunContext,
+  w: PositionalSafetensorsWriter,
+  window: TaskWindow,
+  op: TensorOp,
+  reports: TensorReport[],
+): Promise<void> {
+  const { input, pool } = ctx;
+  const n = input.get(op.input.data).byteLength;
+  const chunks = Math.max(1, Math.ceil(n / COPY_CHUNK));
+  const progress = new OpProgress(ctx, op, chunks, reports);
+  for (let c = 0; c < chunks; c++) {
+    const off = c * COPY_CHUNK;
+    const len = Math.min(COPY_CHUNK, n - off);
+    await window.launch(async () => {
+      if (len > 0) {
+        const buf = await input.readRange(op.input.data, off, len, pool.inputBuffer(len));
+        await w.writeTensorAt(op.output.data.name, off, buf);
+        pool.recycleInput(buf);
+      }
+      progress.done(len);
+    });
+  }
+}
+
+/** Queue the bands of a converted tensor: read data (+ scales), convert in the pool, write. */
+async function bandOp(
+  ctx: RunContext,
+  w: PositionalSafetensorsWriter,
+  window: TaskWindow,
+  op: TensorOp,
+  reports: TensorReport[],
+): Promise<void> {
+  const { input, pool } = ctx;
+  const { cols, bands } = bandsOf(op);
+  const tensorScale = await readTensorScale(input, op);
+  const progress = new OpProgress(ctx, op, bands.length, reports);
+  const scaleName = op.input.scale;
+  const outScale = op.output.scale;
+  for (const band of bands) {
+    await window.launch(async () => {
+      const [dataAt, dataLen] = band.inData;
+      const data = await input.readRange(op.input.data, dataAt, dataLen, pool.inputBuffer(dataLen));
+      const scale =
+        band.inScale && scaleName ? await input.readRange(scaleName, band.inScale[0], band.inScale[1]) : null;
+      const spec = { source: op.source!, target: op.target!, rows: band.rows, cols };
+      const r = await pool.run(tensorScale === undefined ? spec : { ...spec, tensorScale }, data, scale);
+      await w.writeTensorAt(op.output.data.name, band.outData, r.data);
+      if (r.scale && outScale && band.outScale !== null)
+        await w.writeTensorAt(outScale.name, band.outScale, r.scale);
+      pool.recycle(r.data);
+      progress.done(dataLen + (band.inScale?.[1] ?? 0), r.stats);
+    });
+  }
+}
+
+/** A failure while writing a shard, with the retry hint when the output could not be written. */
+function shardFailure(shard: PlannedShard, e: unknown): unknown {
+  if (e instanceof SafetensorsError && e.code === "write-failed")
+    return outputFailure(shard.fileName, "writing", e);
+  return e;
+}
+
+/** Write `shard` completely (or not at all) and record its marker. */
+export async function writeShard(ctx: RunContext, shard: PlannedShard): Promise<ShardMarker> {
+  const started = Date.now();
+  ctx.emit({
+    type: "shard-start",
+    shard: shard.fileName,
+    tensors: shard.ops.length,
+    bytes: shard.layout.fileSize,
+  });
+  const reports: TensorReport[] = [];
+  let w: PositionalSafetensorsWriter | null = null;
+  const window = new TaskWindow(Math.max(3, ctx.pool.size * 2 + 1));
+  try {
+    w = await PositionalSafetensorsWriter.create(join(ctx.out, shard.fileName), shard.layout);
+    for (const k of shard.ops) {
+      if (window.failed) break;
+      const op = ctx.plan.ops[k];
+      await (op.action === "copy" ? copyOp : bandOp)(ctx, w, window, op, reports);
+    }
+    await window.drain();
+    await w.finish();
+  } catch (e) {
+    await window.drain().catch(() => {});
+    await w?.abort();
+    throw shardFailure(shard, e);
+  } finally {
+    ctx.bytesWritten += w?.bytesWritten ?? 0;
+  }
+  ctx.emit({
+    type: "shard-done",
+    shard: shard.fileName,
+    bytes: shard.layout.fileSize,
+    seconds: (Date.now() - started) / 1000,
+  });
+  const marker: ShardMarker = {
+    jobId: ctx.jobId,
+    fileName: shard.fileName,
+    fileSize: shard.layout.fileSize,
+    tensors: reports,
+  };
+  try {
+    await writeMarker(ctx.out, marker);
+  } catch (e) {
+    throw outputFailure(shard.fileName, "writing its completion marker", e);
+  }
+  return marker;
+}

@@ -1,0 +1,51 @@
+/**
+ * Converting one band: the generic path (decode to float32, then encode; the specification) or a
+ * fast path where one applies. Every fast path gives the same bytes as the generic path; the tests
+ * run both on the same inputs, NaN/Inf blocks included.
+ */
+import { decodeBand } from "./decode-band.js";
+import { type EncodedBand, encodeBand } from "./encode-band.js";
+import { dequantApplies, dequantBand } from "./fast-dequant.js";
+import { quantBf16Applies, quantBf16Band } from "./fast-quant-bf16.js";
+import { requantApplies, requantBand } from "./fast-requant.js";
+import type { BandSpec } from "./types.js";
+
+/** A fast path: when it applies, and what it runs. */
+export interface FastPath {
+  readonly name: string;
+  applies(spec: BandSpec, scale: Uint8Array | null): boolean;
+  run(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand;
+}
+
+/** The fast paths, tried in order. */
+const FAST_PATHS: readonly FastPath[] = [
+  { name: "8-bit codes -> BF16/F16/F32 by code tables", applies: dequantApplies, run: dequantBand },
+  {
+    name: "block E4M3 -> block FP8 by code maps",
+    applies: requantApplies,
+    run: (spec, data, scale) => requantBand(spec, data, scale!),
+  },
+  {
+    name: "BF16 -> block FP8 UE8M0 by exponent shift",
+    applies: (spec) => quantBf16Applies(spec),
+    run: (spec, data) => quantBf16Band(spec, data),
+  },
+];
+
+/** The fast path that converts `spec`, or null. */
+export function fastPathOf(spec: BandSpec, scale: Uint8Array | null): FastPath | null {
+  for (const p of FAST_PATHS) if (p.applies(spec, scale)) return p;
+  return null;
+}
+
+/** Decode then encode one band (the specification every fast path is tested against). */
+export function convertBandGeneric(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
+  const x = decodeBand(spec.source, data, scale, spec.rows, spec.cols, spec.tensorScale);
+  return encodeBand(spec.target, x, spec.rows, spec.cols);
+}
+
+/** Convert one band: a fast path when one applies, else `convertBandGeneric`. */
+export function convertBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
+  const fast = fastPathOf(spec, scale);
+  return fast === null ? convertBandGeneric(spec, data, scale) : fast.run(spec, data, scale);
+}

@@ -1,0 +1,221 @@
+/**
+ * Encoding float32 band values into a target codec, fused with the error statistics of the
+ * conversion: the second half of every band conversion, and the specification the fast paths are
+ * tested against. Block scales come from the one implementation of each rule (target-scales.ts) on
+ * the block amax of block-amax.ts, so a band encodes exactly as `quantize()` does.
+ */
+import { amaxFromBits, bandAmaxBits, inputView } from "../block-amax.js";
+import { ue8m0BytesOfF32 } from "../deepgemm-pack.js";
+import { addPairs, type ErrorStats, emptyStats } from "../error-stats.js";
+import { outBytes } from "./buffers.js";
+import {
+  bf16FromBits,
+  E2M1_NAN,
+  E2M1_VALUES,
+  E4M3_MAX,
+  E4M3_NAN,
+  E4M3_VALUES,
+  e2m1FromBits,
+  e4m3FromBits,
+  F16_VALUES,
+  f16FromBits,
+} from "./tables.js";
+import { fp8BlockScale, mxScaleByte } from "./target-scales.js";
+import type { PlainDtype, TargetCodec } from "./types.js";
+
+/** Result of encoding a band. */
+export interface EncodedBand {
+  data: Uint8Array;
+  scale: Uint8Array | null;
+  stats: ErrorStats;
+}
+
+/** Encode float32 values into a plain float dtype (RNE; float16 overflows to Inf as numpy does). */
+function encodePlain(dtype: PlainDtype, x: Float32Array): EncodedBand {
+  const n = x.length;
+  const st = emptyStats();
+  const xb = new Uint32Array(x.buffer, x.byteOffset, n);
+  if (dtype === "F32") {
+    for (let i = 0; i < n; i++) if (!Number.isFinite(x[i])) st.nonfinite++;
+    st.count = n - st.nonfinite;
+    return {
+      data: new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + n * 4)),
+      scale: null,
+      stats: st,
+    };
+  }
+  const out = new Uint16Array(outBytes(2 * n).buffer, 0, n);
+  const tmp = new Float32Array(1);
+  const tb = new Uint32Array(tmp.buffer);
+  if (dtype === "BF16") {
+    for (let i = 0; i < n; i++) {
+      const h = bf16FromBits(xb[i]);
+      out[i] = h;
+      tb[0] = h << 16;
+      addPairs(st, x[i], tmp[0], 1);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const h = f16FromBits(xb[i]);
+      out[i] = h;
+      addPairs(st, x[i], F16_VALUES[h], 1);
+    }
+  }
+  return { data: new Uint8Array(out.buffer, 0, 2 * n), scale: null, stats: st };
+}
+
+/**
+ * DeepGEMM `per_block_cast_to_fp8` over a band: per block the amax (NaN-propagating, as
+ * `torch.amax`), the scale by `fp8BlockScale`, codes `e4m3(x * fl32(1 / sf))` (RNE, saturating).
+ * Scales are stored as float32 `sf` (DeepSeek's `weight_scale_inv`) or as the E8M0 byte of `sf`.
+ */
+function encodeFp8Block(
+  t: Extract<TargetCodec, { kind: "fp8-block" }>,
+  x: Float32Array,
+  rows: number,
+  cols: number,
+): EncodedBand {
+  const [br, bc] = t.block;
+  const sr = Math.ceil(rows / br);
+  const sc = Math.ceil(cols / bc);
+  const data = outBytes(rows * cols);
+  const sfs = new Float32Array(sr * sc);
+  const st = emptyStats();
+  const view = inputView(x, [rows, cols]);
+  const amaxBits = new Uint32Array(sc);
+  const tmp = new Float32Array(1);
+  const tb = new Uint32Array(tmp.buffer);
+  for (let bi = 0; bi < sr; bi++) {
+    const r0 = bi * br;
+    const r1 = Math.min(rows, r0 + br);
+    bandAmaxBits(view, cols, r0, r1, bc, amaxBits);
+    for (let bj = 0; bj < sc; bj++) {
+      const c0 = bj * bc;
+      const c1 = Math.min(cols, c0 + bc);
+      tmp[0] = fp8BlockScale(t.scaleFmt, amaxFromBits(view, amaxBits[bj]));
+      const sf = tmp[0];
+      sfs[bi * sc + bj] = sf;
+      tmp[0] = 1 / sf;
+      const inv = tmp[0];
+      if (Number.isNaN(sf)) {
+        nanBlock(x, data, cols, r0, r1, c0, c1, E4M3_NAN, false, st);
+        continue;
+      }
+      for (let r = r0; r < r1; r++) {
+        const o = r * cols;
+        for (let c = c0; c < c1; c++) {
+          const v = x[o + c];
+          tmp[0] = v * inv;
+          const q = Math.abs(tmp[0]);
+          const code = e4m3FromBits(tb[0]);
+          data[o + c] = code;
+          if (q > E4M3_MAX && Number.isFinite(v)) st.saturated++;
+          addPairs(st, v, E4M3_VALUES[code] * sf, 1);
+        }
+      }
+    }
+  }
+  // F32 as computed, or their E8M0 bytes (the quantization layer checks they are powers of two).
+  const scale = t.scaleDtype === "F32" ? new Uint8Array(sfs.buffer) : ue8m0BytesOfF32(sfs);
+  return { data, scale, stats: st };
+}
+
+/**
+ * A block whose scale is NaN: every element becomes the positive NaN code (not `x * NaN`, whose
+ * sign JavaScript leaves open when x is NaN too), and every finite input counts as an error of NaN.
+ */
+function nanBlock(
+  x: Float32Array,
+  data: Uint8Array,
+  cols: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  code: number,
+  packed: boolean,
+  st: ErrorStats,
+): void {
+  for (let r = r0; r < r1; r++) {
+    const o = r * cols;
+    for (let c = c0; c < c1; c++) {
+      if (packed) {
+        const k = (o + c) >> 1;
+        data[k] = (o + c) & 1 ? data[k] | (code << 4) : code;
+      } else data[o + c] = code;
+      addPairs(st, x[o + c], Number.NaN, 1);
+    }
+  }
+}
+
+/** Largest magnitude of each MX element format. */
+const MX_MAX = { float8_e4m3fn: E4M3_MAX, float4_e2m1fn: 6 } as const;
+
+/**
+ * MX quantization over a band (OCP MX v1.0, torchao `to_mx`): groups of 32 along the row, scale
+ * byte by `rule` from the group amax (NaN-propagating), elements `x * 2^-k` RNE saturating.
+ */
+function encodeMx(
+  t: Extract<TargetCodec, { kind: "mx" }>,
+  x: Float32Array,
+  rows: number,
+  cols: number,
+): EncodedBand {
+  const groups = cols / 32;
+  const fp4 = t.element === "float4_e2m1fn";
+  const data = outBytes(fp4 ? (rows * cols) / 2 : rows * cols);
+  const scale = new Uint8Array(rows * groups);
+  const st = emptyStats();
+  const max = MX_MAX[t.element];
+  const view = inputView(x, [rows, cols]);
+  const amaxBits = new Uint32Array(groups);
+  const tmp = new Float32Array(1);
+  const tb = new Uint32Array(tmp.buffer);
+  for (let r = 0; r < rows; r++) {
+    bandAmaxBits(view, cols, r, r + 1, 32, amaxBits);
+    for (let g = 0; g < groups; g++) {
+      const o = r * cols + g * 32;
+      const byte = mxScaleByte(t.rule, amaxFromBits(view, amaxBits[g]), t.element);
+      scale[r * groups + g] = byte;
+      if (byte === 0xff) {
+        nanBlock(x, data, cols, r, r + 1, g * 32, g * 32 + 32, fp4 ? E2M1_NAN : E4M3_NAN, fp4, st);
+        continue;
+      }
+      const s = 2 ** (byte - 127);
+      const inv = 2 ** (127 - byte);
+      for (let i = 0; i < 32; i++) {
+        const v = x[o + i];
+        tmp[0] = v * inv;
+        const q = tmp[0];
+        if (Math.abs(q) > max && Number.isFinite(v)) st.saturated++;
+        let y: number;
+        if (fp4) {
+          const code = e2m1FromBits(tb[0]);
+          const k = (o + i) >> 1;
+          data[k] = (o + i) & 1 ? data[k] | (code << 4) : code;
+          y = E2M1_VALUES[code] * s;
+        } else {
+          const code = e4m3FromBits(tb[0]);
+          data[o + i] = code;
+          y = E4M3_VALUES[code] * s;
+        }
+        addPairs(st, v, y, 1);
+      }
+    }
+  }
+  return { data, scale, stats: st };
+}
+
+/** Encode float32 values (`rows * cols`) with `target`. */
+export function encodeBand(target: TargetCodec, x: Float32Array, rows: number, cols: number): EncodedBand {
+  switch (target.kind) {
+    case "plain":
+      return encodePlain(target.dtype, x);
+    case "fp8-block":
+      return encodeFp8Block(target, x, rows, cols);
+    case "mx":
+      return encodeMx(target, x, rows, cols);
+    default:
+      return target satisfies never;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Fast path: block E4M3 -> block FP8 with the same block (requantization, e.g. DeepSeek-V3 float
+ * scales to V3.1 UE8M0 scales), bit-identical to decode-then-encode: per block a code histogram,
+ * a 256-entry code map from `E4m3Requantizer`, then one lookup per element.
+ */
+import { ue8m0BytesOfF32 } from "../deepgemm-pack.js";
+import { emptyStats } from "../error-stats.js";
+import { outBytes } from "./buffers.js";
+import { bandScales } from "./decode-band.js";
+import type { EncodedBand } from "./encode-band.js";
+import { E4m3Requantizer } from "./requant-block.js";
+import type { BandSpec } from "./types.js";
+
+/** Whether `requantBand` converts `spec`. */
+export function requantApplies(spec: BandSpec, scale: Uint8Array | null): boolean {
+  const { source: s, target: t } = spec;
+  return (
+    s.kind === "block" &&
+    s.element === "float8_e4m3fn" &&
+    !s.packed &&
+    scale !== null &&
+    t.kind === "fp8-block" &&
+    s.block[0] === t.block[0] &&
+    s.block[1] === t.block[1]
+  );
+}
+
+const requantizers = {
+  ue8m0: new E4m3Requantizer("ue8m0"),
+  float: new E4m3Requantizer("float"),
+} as const;
+
+export function requantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array): EncodedBand {
+  const src = spec.source as Extract<BandSpec["source"], { kind: "block" }>;
+  const t = spec.target as Extract<BandSpec["target"], { kind: "fp8-block" }>;
+  const { rows, cols } = spec;
+  const [br, bc] = t.block;
+  const sr = Math.ceil(rows / br);
+  const sc = Math.ceil(cols / bc);
+  const sIn = bandScales(src, scale, rows, cols, spec.tensorScale);
+  const out = outBytes(rows * cols);
+  const sfs = new Float32Array(sr * sc);
+  const st = emptyStats();
+  const hist = new Uint32Array(256);
+  const map = new Uint8Array(256);
+  const requantizer = requantizers[t.scaleFmt];
+  for (let bi = 0; bi < sr; bi++) {
+    const r0 = bi * br;
+    const r1 = Math.min(rows, r0 + br);
+    for (let bj = 0; bj < sc; bj++) {
+      const c0 = bj * bc;
+      const c1 = Math.min(cols, c0 + bc);
+      hist.fill(0);
+      for (let r = r0; r < r1; r++) {
+        const o = r * cols;
+        for (let c = c0; c < c1; c++) hist[data[o + c]]++;
+      }
+      sfs[bi * sc + bj] = requantizer.requantize(hist, 0, sIn[bi * sc + bj], st, map);
+      for (let r = r0; r < r1; r++) {
+        const o = r * cols;
+        for (let c = c0; c < c1; c++) out[o + c] = map[data[o + c]];
+      }
+    }
+  }
+  // F32 as computed, or their E8M0 bytes (the quantization layer checks they are powers of two).
+  const sc8 = t.scaleDtype === "F32" ? new Uint8Array(sfs.buffer) : ue8m0BytesOfF32(sfs);
+  return { data: out, scale: sc8, stats: st };
+}

@@ -1,0 +1,41 @@
+/**
+ * The element conversions the band kernels use, bound once from the codec layer (one shared codec:
+ * nothing here re-implements a format). Each is a table or a one-value function from float32 bits,
+ * so the band loops can fuse it with scaling and error statistics.
+ */
+import { float32BitsEncoder } from "../../formats/index.js";
+import { valuesOf } from "../element-codes.js";
+
+/** The 256 E4M3 values, the E2M1 values (codes 0..15) and the 65536 float16 values, as float32. */
+export const E4M3_VALUES: Float32Array = valuesOf("float8_e4m3fn");
+export const E2M1_VALUES: Float32Array = valuesOf("float4_e2m1fn");
+export const F16_VALUES: Float32Array = valuesOf("float16");
+
+/** Largest E4M3 magnitude: scaled values beyond it saturate. */
+export const E4M3_MAX = 448;
+
+/**
+ * float32 bits -> E4M3 code, RNE, saturating to +-448 (the satfinite cast of Triton/DeepGEMM and of
+ * torch for |x| <= 464); NaN stays NaN (0x7F with the sign).
+ */
+export const e4m3FromBits: (bits: number) => number = float32BitsEncoder("float8_e4m3fn", {
+  overflow: "saturate",
+});
+
+/** float32 bits -> E2M1 code, RNE, saturating to +-6; NaN as ml_dtypes gives it. */
+export const e2m1FromBits: (bits: number) => number = float32BitsEncoder("float4_e2m1fn", {
+  overflow: "saturate",
+});
+
+/** float32 bits -> bfloat16 bits, RNE (torch `.to(torch.bfloat16)` for finite values). */
+export const bf16FromBits: (bits: number) => number = float32BitsEncoder("bfloat16");
+
+/** float32 bits -> float16 bits, RNE, overflow to Inf (IEEE / numpy astype). */
+export const f16FromBits: (bits: number) => number = float32BitsEncoder("float16");
+
+/**
+ * The codes of +NaN, what every element of a block with a NaN scale becomes (E2M1 has no NaN: the
+ * codec gives ml_dtypes' 0x8).
+ */
+export const E4M3_NAN: number = e4m3FromBits(0x7fc00000);
+export const E2M1_NAN: number = e2m1FromBits(0x7fc00000);

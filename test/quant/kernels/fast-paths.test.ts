@@ -1,0 +1,228 @@
+/**
+ * Every fast path of convertBand gives the same bytes as the generic (decode-then-encode,
+ * specification) path, on random data with NaN/Inf values and on blocks that are all NaN, hold one
+ * Inf, or are all zero; scales include zero, NaN, Inf and negative values.
+ */
+import { describe, expect, it } from "vitest";
+import { seededUniform } from "../../../src/formats/prng.js";
+import { summarizeErrorStats } from "../../../src/quant/error-stats.js";
+import { convertBand, convertBandGeneric, fastPathOf } from "../../../src/quant/kernels/convert-band.js";
+import type { EncodedBand } from "../../../src/quant/kernels/encode-band.js";
+import type { BandSpec, SourceCodec, TargetCodec } from "../../../src/quant/kernels/types.js";
+
+const rand = seededUniform(7);
+const shapes: [number, number][] = [
+  [1, 1],
+  [128, 128],
+  [130, 260],
+  [576, 200],
+  [5, 33],
+];
+
+/** BF16 codes: mostly moderate magnitudes, some specials (zeros, Inf, NaN, subnormal, 256, max). */
+function bf16Data(n: number): Uint8Array {
+  const h = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = rand();
+    h[i] =
+      r < 0.01
+        ? [0, 0x8000, 0x7f80, 0xff80, 0x7fc0, 0xffc1, 0x0001, 0x4380, 0x7f7f][i % 9]
+        : Math.floor(rand() * 0x10000) & (r < 0.5 ? 0xbfff : 0xffff);
+    if (r >= 0.01 && rand() < 0.9) h[i] = (h[i] & 0x807f) | ((110 + Math.floor(rand() * 30)) << 7);
+  }
+  return new Uint8Array(h.buffer);
+}
+
+/** Random codes (NaN codes 0x7F/0xFF included). */
+const codes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+
+/** Float32 scales: random, powers of two, and a few specials. */
+function f32Scales(n: number, pow2: boolean): Uint8Array {
+  const specials = [0, Number.NaN, Number.POSITIVE_INFINITY, -0.01, 2 ** -130, 3e38];
+  return new Uint8Array(
+    Float32Array.from({ length: n }, (_, i) =>
+      n > 4 && i % 7 === 3
+        ? specials[(i >> 3) % specials.length]
+        : pow2
+          ? 2 ** Math.floor(rand() * 20 - 15)
+          : Math.fround(rand() * 0.01 + 1e-6),
+    ).buffer,
+  );
+}
+
+/** Scale bytes of `n` scales in a storage. */
+function scaleBytes(storage: "f32" | "ue8m0" | "bf16" | "f16", n: number): Uint8Array {
+  if (storage === "f32") return f32Scales(n, false);
+  if (storage === "ue8m0")
+    return Uint8Array.from({ length: n }, (_, i) => (i === 2 ? 0xff : 100 + Math.floor(rand() * 40)));
+  // 16-bit scales around 2^-8 (exponent fields near the bias), a NaN and a zero among them.
+  const h = Uint16Array.from(
+    { length: n },
+    () => Math.floor(rand() * 0x7f) | ((storage === "bf16" ? 119 : 7) << (storage === "bf16" ? 7 : 10)),
+  );
+  if (n > 3) h[1] = storage === "bf16" ? 0x7fc0 : 0x7e00;
+  if (n > 5) h[5] = 0;
+  return new Uint8Array(h.buffer);
+}
+
+/** Blocks that are all NaN, hold a single +Inf among zeros, or are all zero. */
+function specialBlocks(bytes: Uint8Array, rows: number, cols: number, width: 1 | 2): void {
+  const set = (r: number, c: number, v: number) => {
+    if (r >= rows || c >= cols) return;
+    const i = r * cols + c;
+    if (width === 1) bytes[i] = v;
+    else new Uint16Array(bytes.buffer)[i] = v;
+  };
+  const [nan, inf, zero] = width === 1 ? [0x7f, 0x7e, 0] : [0x7fc0, 0x7f80, 0];
+  for (let r = 0; r < Math.min(rows, 128); r++)
+    for (let c = 0; c < 128; c++) {
+      set(r, c, nan);
+      set(r, c + 128, c === 5 && r === 7 ? inf : zero);
+      set(r + 128, c, zero);
+    }
+}
+
+function same(a: EncodedBand, b: EncodedBand, what: string): void {
+  expect(Buffer.compare(a.data, b.data), `${what} data`).toBe(0);
+  expect(a.scale === null ? null : Buffer.compare(a.scale, b.scale!), `${what} scale`).toBe(
+    b.scale === null ? null : 0,
+  );
+  for (const k of ["count", "nonfinite", "saturated", "flushed", "maxAbsErr"] as const)
+    expect(a.stats[k], `${what} ${k}`).toBe(b.stats[k]);
+  const ra = summarizeErrorStats(a.stats).relFrob;
+  const rb = summarizeErrorStats(b.stats).relFrob;
+  if (Number.isFinite(rb)) expect(ra, `${what} relFrob`).toBeCloseTo(rb, 9);
+  else expect(ra, `${what} relFrob`).toBe(rb);
+}
+
+/** Runs `spec` through convertBand (expecting a fast path) and the generic path. */
+function check(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null, what: string): void {
+  expect(fastPathOf(spec, scale), `${what}: a fast path`).not.toBeNull();
+  const generic = () => convertBandGeneric(spec, data, scale);
+  let expected: EncodedBand;
+  try {
+    expected = generic();
+  } catch (e) {
+    // E8M0 scale bytes need powers of two: both paths must refuse the same input.
+    expect(() => convertBand(spec, data, scale), what).toThrow((e as Error).message);
+    return;
+  }
+  same(convertBand(spec, data, scale), expected, what);
+}
+
+const plainTargets: TargetCodec[] = (["BF16", "F16", "F32"] as const).map((dtype) => ({
+  kind: "plain",
+  dtype,
+}));
+
+describe("fast paths equal the generic kernels", () => {
+  it("block E4M3/E5M2 -> BF16 / F16 / F32, every scale storage, with and without a tensor scale", () => {
+    for (const [rows, cols] of shapes)
+      for (const element of ["float8_e4m3fn", "float8_e5m2"] as const)
+        for (const scaleStorage of ["f32", "ue8m0", "bf16", "f16"] as const)
+          for (const tensorScale of [undefined, "multiply", "divide"] as const)
+            for (const target of plainTargets) {
+              const source: SourceCodec = {
+                kind: "block",
+                element,
+                packed: false,
+                block: [128, 128],
+                scaleStorage,
+              };
+              if (tensorScale) source.tensorScale = tensorScale;
+              const spec: BandSpec = { source, target, rows, cols, tensorScale: tensorScale && 0.37 };
+              const d = codes(rows * cols);
+              specialBlocks(d, rows, cols, 1);
+              const s = scaleBytes(scaleStorage, Math.ceil(rows / 128) * Math.ceil(cols / 128));
+              check(
+                spec,
+                d,
+                s,
+                `${element} ${scaleStorage} ${tensorScale} -> ${target.kind} ${rows}x${cols}`,
+              );
+            }
+  });
+
+  it("per-tensor E4M3/E5M2 -> BF16 / F16 / F32", () => {
+    for (const [rows, cols] of shapes)
+      for (const element of ["float8_e4m3fn", "float8_e5m2"] as const)
+        for (const t of [0.0123, 3e38, 0])
+          for (const target of plainTargets) {
+            const spec: BandSpec = {
+              source: { kind: "tensor", element },
+              target,
+              rows,
+              cols,
+              tensorScale: t,
+            };
+            check(spec, codes(rows * cols), null, `tensor ${element} x${t} ${rows}x${cols}`);
+          }
+  });
+
+  it("BF16 -> FP8 UE8M0 (F32 and F8_E8M0 scales)", () => {
+    for (const [rows, cols] of shapes)
+      for (const scaleDtype of ["F32", "F8_E8M0"] as const) {
+        const spec: BandSpec = {
+          source: { kind: "plain", dtype: "BF16" },
+          target: { kind: "fp8-block", block: [128, 128], scaleFmt: "ue8m0", scaleDtype },
+          rows,
+          cols,
+        };
+        const d = bf16Data(rows * cols);
+        specialBlocks(d, rows, cols, 2);
+        check(spec, d, null, `${scaleDtype} ${rows}x${cols}`);
+      }
+  });
+
+  it("block E4M3 -> block E4M3 (requantization to ue8m0 and float)", () => {
+    for (const [rows, cols] of shapes)
+      for (const [scaleFmt, scaleDtype] of [
+        ["ue8m0", "F32"],
+        ["ue8m0", "F8_E8M0"],
+        ["float", "F32"],
+      ] as const)
+        for (const storage of ["f32", "ue8m0", "bf16"] as const)
+          for (const block of [
+            [128, 128],
+            [1, 32],
+          ] as [number, number][]) {
+            const spec: BandSpec = {
+              source: {
+                kind: "block",
+                element: "float8_e4m3fn",
+                packed: false,
+                block,
+                scaleStorage: storage,
+              },
+              target: { kind: "fp8-block", block, scaleFmt, scaleDtype },
+              rows,
+              cols,
+            };
+            const d = codes(rows * cols);
+            specialBlocks(d, rows, cols, 1);
+            const n = Math.ceil(rows / block[0]) * Math.ceil(cols / block[1]);
+            const s =
+              storage === "f32" && scaleFmt === "ue8m0" && rand() < 0.5
+                ? f32Scales(n, true)
+                : scaleBytes(storage, n);
+            check(spec, d, s, `${scaleFmt} ${scaleDtype} ${storage} ${block} ${rows}x${cols}`);
+          }
+  });
+
+  it("packed sources and other targets take the generic path", () => {
+    const packed: BandSpec = {
+      source: { kind: "block", element: "float4_e2m1fn", packed: true, block: [1, 16], scaleStorage: "e4m3" },
+      target: { kind: "plain", dtype: "BF16" },
+      rows: 2,
+      cols: 32,
+    };
+    expect(fastPathOf(packed, new Uint8Array(4))).toBeNull();
+    const f16: BandSpec = {
+      source: { kind: "plain", dtype: "F16" },
+      target: { kind: "fp8-block", block: [128, 128], scaleFmt: "ue8m0", scaleDtype: "F32" },
+      rows: 2,
+      cols: 32,
+    };
+    expect(fastPathOf(f16, null)).toBeNull();
+  });
+});
