@@ -1,4 +1,4 @@
-import type { AuditResult } from "../report/index.js";
+import type { AuditResult, TensorAudit } from "../report/index.js";
 import { auditPath } from "../report/node.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
 import { count, defineCommand, flag, list } from "./options.js";
@@ -38,16 +38,12 @@ E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule 
   },
 );
 
-const err = (x: number | undefined) => (x === undefined ? "-" : formatPercent(x));
-
 function printAudit(r: AuditResult, all: boolean): string {
   const out: string[] = [`checkpoint: ${r.path}`, `layout: ${r.layout.label}`, `rule: ${r.rule}`];
   if (r.sample)
     out.push(`mode: sample, ${r.sample.blocksPerTensor} blocks per tensor (seed ${r.sample.seed})`);
-  const sorted = [...r.tensors].sort(
-    (a, b) => (b.requant?.relFrobenius ?? -1) - (a.requant?.relFrobenius ?? -1),
-  );
-  const shown = all ? r.tensors : sorted.slice(0, 30);
+  const err = (t: TensorAudit) => t.requant?.relFrobenius ?? -1;
+  const shown = all ? r.tensors : [...r.tensors].sort((a, b) => err(b) - err(a)).slice(0, 30);
   const rows = [["weight", "scales", "not 2^k", "rel. error", "SQNR", "max abs err", "blocks changed"]];
   for (const t of shown) {
     const q = t.requant;
@@ -56,7 +52,7 @@ function printAudit(r: AuditResult, all: boolean): string {
       t.data,
       String(t.scales.count),
       String(t.scales.nonPowerOfTwo),
-      q ? `${err(q.relFrobenius)}${ci}` : "n/a",
+      q ? `${formatPercent(q.relFrobenius)}${ci}` : "n/a",
       q ? (q.sqnrDb === null ? "exact" : `${q.sqnrDb.toFixed(1)} dB`) : "-",
       q ? q.maxAbsError.toPrecision(3) : "-",
       q ? `${q.changedBlocks}/${q.blocks}` : "-",

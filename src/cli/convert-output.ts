@@ -217,8 +217,6 @@ export class ConvertProgress {
       case "finalized":
         err.write(`wrote ${e.index} (total_size ${e.totalSize})\n`);
         break;
-      default:
-        break;
     }
   }
 }

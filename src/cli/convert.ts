@@ -48,16 +48,12 @@ targets:
       "scale-rule": oneOf<MxRule>(
         MX_RULES,
         "MX scale rule: floor (default, compressed-tensors), ceil, even, rceil",
-        {
-          arg: "<rule>",
-        },
+        { arg: "<rule>" },
       ),
       preset: oneOf(
         ["auto", ...SELECTION_PRESETS],
         "tensor selection: auto (default), deepseek-v3, generic",
-        {
-          arg: "<name>",
-        },
+        { arg: "<name>" },
       ),
       include: list("<glob>", "also quantize matching tensors (repeatable; * stops at dots, ** does not)"),
       exclude: list("<glob>", "never quantize matching tensors (repeatable)"),

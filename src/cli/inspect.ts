@@ -14,9 +14,7 @@ export const command = defineCommand(
       include: list(
         "GLOB",
         "only tensors matching GLOB in the table (repeatable; * stops at dots, ** does not)",
-        {
-          aliases: ["filter"],
-        },
+        { aliases: ["filter"] },
       ),
       all: flag("print every tensor (default: the first 40 unless --include is given)"),
       json: flag("print the result as JSON (schema fp8kit.inspect/1, see docs/REPORT.md)"),
@@ -55,13 +53,10 @@ function printInspect(r: InspectResult, all: boolean): string {
   const l = r.layout;
   out.push(`layout: ${l.label}${l.declared ? ` [declared: ${l.declared}]` : ""}`);
   if (l.quantizedWeights > 0) {
-    const sd = Object.entries(l.scaleDtypes)
-      .map(([k, v]) => `${k} x${v}`)
-      .join(", ");
-    const bl = Object.entries(l.blocks)
-      .map(([k, v]) => `${k} x${v}`)
-      .join(", ");
-    out.push(`  ${l.quantizedWeights} quantized weights; scale storage ${sd}; blocks ${bl}`);
+    const tally = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} x${v}`);
+    out.push(
+      `  ${l.quantizedWeights} quantized weights; scale storage ${tally(l.scaleDtypes).join(", ")}; blocks ${tally(l.blocks).join(", ")}`,
+    );
   }
   out.push("", "compatibility:");
   const rows = [["target", "status", "tensors", "why"]];

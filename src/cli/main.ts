@@ -21,7 +21,7 @@ async function usage(): Promise<string> {
   const lines = ["usage: fp8kit <command> [options]", "", "commands:"];
   for (const [name, load] of Object.entries(COMMANDS)) {
     const mod = await load().catch(() => null);
-    lines.push(`  ${name.padEnd(9)} ${mod?.command.summary ?? ""}`);
+    lines.push(`  ${name.padEnd(9)} ${mod?.command.spec.summary ?? ""}`);
   }
   lines.push("", "Run `fp8kit <command> --help` for a command's options.");
   return lines.join("\n");

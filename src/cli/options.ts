@@ -71,7 +71,6 @@ export interface CommandSpec<O extends OptionSpecs> {
 /** What `fp8kit` dispatches to. */
 export interface Command<O extends OptionSpecs = OptionSpecs> {
   readonly name: string;
-  readonly summary: string;
   readonly spec: CommandSpec<O>;
   run(argv: string[]): Promise<number>;
 }
@@ -234,7 +233,6 @@ export function defineCommand<O extends OptionSpecs>(
 ): Command<O> {
   return {
     name: spec.name,
-    summary: spec.summary,
     spec,
     async run(argv) {
       const parsed = parseCommand(spec, argv);

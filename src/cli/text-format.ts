@@ -31,18 +31,7 @@ export function formatTable(rows: readonly (readonly string[])[], right: readonl
   for (const r of rows) {
     for (let i = 0; i < r.length; i++) widths[i] = Math.max(widths[i] ?? 0, r[i].length);
   }
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) =>
-          i === r.length - 1 && !right.includes(i)
-            ? c
-            : right.includes(i)
-              ? c.padStart(widths[i])
-              : c.padEnd(widths[i]),
-        )
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
+  // Padding the last column too is harmless: trimEnd removes it.
+  const cell = (c: string, i: number) => (right.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]));
+  return rows.map((r) => r.map(cell).join("  ").trimEnd()).join("\n");
 }

@@ -44,16 +44,13 @@ export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: num
     for (let r0 = 0; r0 < R; r0 += bandRows) {
       const rows = Math.min(bandRows, R - r0);
       const row = b * R + r0;
-      const band: Band = {
+      bands.push({
         rows,
         inData: [row * sRow, rows * sRow],
-        inScale: null,
+        inScale: src.kind === "block" ? [(b * sSR + r0 / sbr) * sSC, Math.ceil(rows / sbr) * sSC] : null,
         outData: row * tRow,
-        outScale: null,
-      };
-      if (src.kind === "block") band.inScale = [(b * sSR + r0 / sbr) * sSC, Math.ceil(rows / sbr) * sSC];
-      if (tgt.kind !== "plain") band.outScale = (b * tSR + r0 / tbr) * tSC;
-      bands.push(band);
+        outScale: tgt.kind !== "plain" ? (b * tSR + r0 / tbr) * tSC : null,
+      });
     }
   }
   return { cols, bands };

@@ -1,10 +1,8 @@
 import { Fp8kitError } from "../errors.js";
 
 /**
- * Machine-readable failure kinds of a conversion: the input (`input-missing`, `invalid-input`,
- * `invalid-layout`, `unsupported-layout` (a layout fp8kit knows but cannot write this target from), `nonfinite`), the options (`invalid-option`), the output directory
- * (`output-exists`, `output-in-input`, `incomplete`), and I/O or worker failures (`read-failed`,
- * `write-failed`, `worker-failed`).
+ * Machine-readable failure kinds of a conversion: of the input, the options, the output directory,
+ * I/O and workers. `unsupported-layout` is a layout fp8kit knows but cannot write this target from.
  */
 export type ConvertErrorCode =
   | "input-missing"

@@ -12,7 +12,7 @@ import { mkdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorStats } from "../quant/error-stats.js";
 import { writeFileAtomic } from "../safetensors/node.js";
-import type { OpAction, ResolvedOptions } from "./plan.js";
+import type { ConvertPlan, OpAction, ResolvedOptions } from "./plan.js";
 
 export const JOURNAL_FILE = ".fp8kit-job.json";
 export const MARKER_DIR = ".fp8kit-done";
@@ -46,12 +46,10 @@ export interface ShardMarker {
   tensors: TensorReport[];
 }
 
-/** Build the journal (the jobId hashes options, input files and planned shards). */
-export function makeJournal(
-  options: ResolvedOptions,
-  files: InputFile[],
-  shards: { fileName: string; fileSize: number }[],
-): Journal {
+/** Build the journal of `plan` (the jobId hashes options, input files and planned shards). */
+export function makeJournal(plan: ConvertPlan, files: InputFile[]): Journal {
+  const options = plan.options;
+  const shards = plan.shards.map((s) => ({ fileName: s.fileName, fileSize: s.layout.fileSize }));
   const body = JSON.stringify({ options, files, shards });
   const jobId = createHash("sha256").update(body).digest("hex").slice(0, 32);
   return { tool: "fp8kit-convert", version: 1, jobId, options, input: { files }, shards };

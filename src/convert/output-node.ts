@@ -37,16 +37,10 @@ export function outputFailure(path: string, what: string, e: unknown): ConvertEr
   return new ConvertError("write-failed", `${path}: ${what} failed (${why}); ${RETRY_HINT}`, { cause: e });
 }
 
-/** Files never copied from the input (rewritten or replaced by the conversion). */
-function isCopied(name: string): boolean {
-  return (
-    !name.startsWith(".") &&
-    !name.endsWith(".safetensors") &&
-    name !== INDEX_FILE_NAME &&
-    name !== "config.json" &&
-    name !== HF_QUANT_CONFIG
-  );
-}
+/** Input files the conversion rewrites or replaces, so never copies (nor hidden files, nor shards). */
+const NOT_COPIED = new Set([INDEX_FILE_NAME, "config.json", HF_QUANT_CONFIG]);
+const isCopied = (name: string) =>
+  !name.startsWith(".") && !name.endsWith(".safetensors") && !NOT_COPIED.has(name);
 
 /** The entries of directory `path` (only its files with `filesOnly`); a failure is a `read-failed` ConvertError. */
 async function listDir(path: string, filesOnly = false): Promise<string[]> {
@@ -76,16 +70,12 @@ export async function checkOutput(
   journal: Journal,
   o: { input: string; output: string; force?: boolean },
 ): Promise<OutputState> {
-  if (input.isDir ? isInside(out, input.dir) : out === input.dir) {
+  const inside = input.isDir ? isInside(out, input.dir) : out === input.dir;
+  if (inside || isInside(input.dir, out)) {
+    const where = inside ? "be inside" : "contain";
     throw new ConvertError(
       "output-in-input",
-      `${o.output}: the output directory must not be inside the input ${o.input}`,
-    );
-  }
-  if (isInside(input.dir, out)) {
-    throw new ConvertError(
-      "output-in-input",
-      `${o.output}: the output directory must not contain the input ${o.input}`,
+      `${o.output}: the output directory must not ${where} the input ${o.input}`,
     );
   }
   const st = await stat(out).catch(() => null);
@@ -105,11 +95,10 @@ export async function checkOutput(
     );
   }
   const complete = entries.includes(INDEX_FILE_NAME) || entries.some((e) => e.endsWith(".safetensors"));
+  const holds = complete ? " (it holds a checkpoint)" : "";
   throw new ConvertError(
     "output-exists",
-    complete
-      ? `${o.output}: exists and is not an unfinished conversion of this job (it holds a checkpoint); use --force to replace it`
-      : `${o.output}: exists and is not an unfinished conversion of this job; use --force to replace it`,
+    `${o.output}: exists and is not an unfinished conversion of this job${holds}; use --force to replace it`,
   );
 }
 

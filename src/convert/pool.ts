@@ -12,6 +12,9 @@ import type { EncodedBand } from "../quant/kernels/encode-band.js";
 import type { BandSpec } from "../quant/kernels/types.js";
 import { ConvertError } from "./errors.js";
 
+/** A worker's answer: the converted band, or its error; the input buffer comes back for reuse. */
+type Reply = { id: number; error?: string; input?: ArrayBuffer } & EncodedBand;
+
 interface Pending {
   resolve: (r: EncodedBand) => void;
   reject: (e: Error) => void;
@@ -22,7 +25,6 @@ export class BandPool {
   private readonly idle: Worker[] = [];
   private readonly queue: { id: number; msg: unknown; transfer: ArrayBuffer[] }[] = [];
   private readonly pending = new Map<number, Pending>();
-  private readonly owner = new Map<number, Worker>();
   private nextId = 0;
   /** Output buffers the caller is done with, sent back to workers with the next jobs. */
   private readonly spares = new BufferList(8);
@@ -41,9 +43,7 @@ export class BandPool {
     if (reason !== null) return;
     for (let i = 0; i < count; i++) {
       const w = new Worker(url);
-      w.on("message", (m: { id: number; error?: string; input?: ArrayBuffer } & EncodedBand) =>
-        this.onMessage(w, m),
-      );
+      w.on("message", (m: Reply) => this.onMessage(w, m));
       w.on("error", (e) => this.failAll(e));
       w.unref();
       this.workers.push(w);
@@ -56,14 +56,8 @@ export class BandPool {
   }
 
   /** Convert one band (the input buffers are transferred when the pool uses threads). */
-  run(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): Promise<EncodedBand> {
-    if (this.workers.length === 0) {
-      try {
-        return Promise.resolve(convertBand(spec, data, scale));
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
+  async run(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): Promise<EncodedBand> {
+    if (this.workers.length === 0) return convertBand(spec, data, scale);
     const id = this.nextId++;
     const transfer = [data.buffer as ArrayBuffer];
     if (scale && scale.buffer !== data.buffer) transfer.push(scale.buffer as ArrayBuffer);
@@ -80,7 +74,6 @@ export class BandPool {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const w = this.idle.pop()!;
       const job = this.queue.shift()!;
-      this.owner.set(job.id, w);
       w.ref();
       w.postMessage(job.msg, job.transfer);
     }
@@ -104,11 +97,10 @@ export class BandPool {
     this.spares.give(a.buffer as ArrayBuffer);
   }
 
-  private onMessage(w: Worker, m: { id: number; error?: string; input?: ArrayBuffer } & EncodedBand): void {
+  private onMessage(w: Worker, m: Reply): void {
     if (m.input) this.inputs.give(m.input);
     const p = this.pending.get(m.id);
     this.pending.delete(m.id);
-    this.owner.delete(m.id);
     w.unref();
     this.idle.push(w);
     this.pump();

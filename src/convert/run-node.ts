@@ -29,24 +29,7 @@ import {
 } from "./plan.js";
 import { BandPool } from "./pool.js";
 import { type VerifyResult, verifyOutput } from "./verify.js";
-import { type RunContext, writeShard } from "./write-shard-node.js";
-
-/** Progress and result events (the CLI prints them; `--json` writes them one per line). */
-export type ConvertEvent =
-  | { type: "plan"; plan: ConvertPlan; shardsToWrite: string[]; inProcess: string | null }
-  | { type: "shard-start"; shard: string; tensors: number; bytes: number }
-  | { type: "shard-skip"; shard: string; reason: string }
-  | { type: "shard-done"; shard: string; bytes: number; seconds: number }
-  | { type: "tensor"; report: TensorReport }
-  | {
-      type: "progress";
-      tensorsDone: number;
-      tensorsTotal: number;
-      bytesDone: number;
-      bytesTotal: number;
-      seconds: number;
-    }
-  | { type: "finalized"; index: string; totalSize: number };
+import { type ConvertEvent, type RunContext, writeShard } from "./write-shard-node.js";
 
 export interface RunOptions extends ConvertOptions {
   input: string;
@@ -91,31 +74,24 @@ function checkPartOptions(o: RunOptions): void {
   if (o.finalize) throw new ConvertError("invalid-option", "--part and --finalize are separate runs");
 }
 
-/** Write the shards of `mine` not already complete; returns the names written and skipped. */
-async function writeShards(ctx: RunContext, mine: PlannedShard[], inProcess: string | null) {
+/** Write the shards of `mine` not already complete, recording in `result` those written and skipped. */
+async function writeShards(ctx: RunContext, mine: PlannedShard[], result: ConvertResult): Promise<void> {
   const { out, plan, emit } = ctx;
   await removeStaleTemps(out, mine);
   const todo: PlannedShard[] = [];
-  const skipped: string[] = [];
   for (const s of mine) {
     if (await shardIsComplete(out, ctx.jobId, s)) {
-      skipped.push(s.fileName);
+      result.shardsSkipped.push(s.fileName);
       emit({ type: "shard-skip", shard: s.fileName, reason: "complete (resumed)" });
-    } else todo.push(s);
-  }
-  for (const s of todo) {
-    for (const k of s.ops) {
-      ctx.progress.tensorsTotal++;
-      ctx.progress.bytesTotal += plan.ops[k].bytesIn;
+      continue;
     }
+    todo.push(s);
+    ctx.progress.tensorsTotal += s.ops.length;
+    for (const k of s.ops) ctx.progress.bytesTotal += plan.ops[k].bytesIn;
   }
-  emit({ type: "plan", plan, shardsToWrite: todo.map((s) => s.fileName), inProcess });
-  const written: string[] = [];
-  for (const s of todo) {
-    await writeShard(ctx, s);
-    written.push(s.fileName);
-  }
-  return { written, skipped };
+  result.shardsWritten = todo.map((s) => s.fileName);
+  emit({ type: "plan", plan, shardsToWrite: result.shardsWritten, inProcess: ctx.pool.inProcessReason });
+  for (const s of todo) await writeShard(ctx, s);
 }
 
 /** Write (or finalize) the output; `result` receives the shards, tensors and status. */
@@ -143,12 +119,9 @@ async function run(
     bytesWritten: 0,
   };
   try {
-    if (!o.finalize) {
-      const { written, skipped } = await writeShards(ctx, mine, pool.inProcessReason);
-      result.shardsWritten = written;
-      result.shardsSkipped = skipped;
-    }
-    if (o.part && !o.finalize) {
+    if (!o.finalize) await writeShards(ctx, mine, result);
+    // checkPartOptions refuses --part with --finalize.
+    if (o.part) {
       result.status = "part-done";
       for (const s of mine) result.tensors.push(...((await readMarker(out, s.fileName))?.tensors ?? []));
       return;
@@ -170,15 +143,8 @@ export async function convertCheckpoint(o: RunOptions): Promise<ConvertResult> {
   checkPartOptions(o);
   const input = await openInput(o.input);
   try {
-    const plan = planConversion(
-      { config: input.config, hfQuantConfig: input.hfQuantConfig, tensors: input.tensors },
-      o,
-    );
-    const journal = makeJournal(
-      plan.options,
-      input.files,
-      plan.shards.map((s) => ({ fileName: s.fileName, fileSize: s.layout.fileSize })),
-    );
+    const plan = planConversion(input, o);
+    const journal = makeJournal(plan, input.files);
     const result: ConvertResult = {
       plan,
       status: "dry-run",

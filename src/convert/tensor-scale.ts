@@ -21,27 +21,17 @@ export async function readTensorScale(input: Checkpoint, op: TensorOp): Promise<
   if (name === null) return undefined;
   const t = input.get(name);
   const where = `${op.input.tensorScaleShard ?? t.shard}: tensor "${name}"`;
-  if (!(t.dtype in SCALAR_FORMATS)) {
-    throw new ConvertError(
-      "invalid-layout",
-      `${where}: a per-tensor scale must be F32, BF16 or F16, not ${t.dtype}`,
-    );
-  }
+  const invalid = (why: string) => new ConvertError("invalid-layout", `${where}: ${why}`);
+  if (!(t.dtype in SCALAR_FORMATS))
+    throw invalid(`a per-tensor scale must be F32, BF16 or F16, not ${t.dtype}`);
   if (!(t.shape.length === 0 || (t.shape.length === 1 && t.shape[0] === 1))) {
-    throw new ConvertError(
-      "invalid-layout",
-      `${where}: a per-tensor scale must have shape [] or [1], not [${t.shape}]`,
-    );
+    throw invalid(`a per-tensor scale must have shape [] or [1], not [${t.shape}]`);
   }
   const bytes = await input.readBytes(name);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const format = SCALAR_FORMATS[t.dtype as keyof typeof SCALAR_FORMATS];
   const value = format === null ? view.getFloat32(0, true) : decode(format, [view.getUint16(0, true)])[0];
-  if (!(Number.isFinite(value) && value > 0)) {
-    throw new ConvertError(
-      "invalid-layout",
-      `${where}: per-tensor scale ${value} is not a finite positive number`,
-    );
-  }
+  if (!(Number.isFinite(value) && value > 0))
+    throw invalid(`per-tensor scale ${value} is not a finite positive number`);
   return value;
 }

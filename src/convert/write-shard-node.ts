@@ -16,11 +16,28 @@ import { type ShardMarker, type TensorReport, writeMarker } from "./journal.js";
 import { outputFailure } from "./output-node.js";
 import type { ConvertPlan, PlannedShard, TensorOp } from "./plan.js";
 import type { BandPool } from "./pool.js";
-import type { ConvertEvent } from "./run-node.js";
 import { readTensorScale } from "./tensor-scale.js";
 
 /** Bytes per read-and-write of a copied tensor. */
 const COPY_CHUNK = 8 << 20;
+
+/** Tensors and input bytes done so far in this run, and in all. */
+type ProgressCounts = {
+  tensorsDone: number;
+  tensorsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+};
+
+/** Progress and result events (the CLI prints them; `--json` writes them one per line). */
+export type ConvertEvent =
+  | { type: "plan"; plan: ConvertPlan; shardsToWrite: string[]; inProcess: string | null }
+  | { type: "shard-start"; shard: string; tensors: number; bytes: number }
+  | { type: "shard-skip"; shard: string; reason: string }
+  | { type: "shard-done"; shard: string; bytes: number; seconds: number }
+  | { type: "tensor"; report: TensorReport }
+  | ({ type: "progress"; seconds: number } & ProgressCounts)
+  | { type: "finalized"; index: string; totalSize: number };
 
 /** Everything writing shards needs, shared by the shards of one run. */
 export interface RunContext {
@@ -32,13 +49,7 @@ export interface RunContext {
   allowNonfinite: boolean;
   emit: (e: ConvertEvent) => void;
   afterTensor: (done: number) => void;
-  progress: {
-    tensorsDone: number;
-    tensorsTotal: number;
-    bytesDone: number;
-    bytesTotal: number;
-    start: number;
-  };
+  progress: ProgressCounts & { start: number };
   bytesWritten: number;
 }
 
@@ -86,16 +97,9 @@ class OpProgress {
   /** One piece of `inBytes` input bytes is done (with its error statistics, for conversions). */
   done(inBytes: number, stats?: ErrorStats): void {
     if (stats) this.stats = mergeStats(this.stats, stats);
-    const p = this.ctx.progress;
-    p.bytesDone += inBytes;
-    this.ctx.emit({
-      type: "progress",
-      tensorsDone: p.tensorsDone,
-      tensorsTotal: p.tensorsTotal,
-      bytesDone: p.bytesDone,
-      bytesTotal: p.bytesTotal,
-      seconds: (Date.now() - p.start) / 1000,
-    });
+    this.ctx.progress.bytesDone += inBytes;
+    const { start, ...counts } = this.ctx.progress;
+    this.ctx.emit({ type: "progress", ...counts, seconds: (Date.now() - start) / 1000 });
     if (--this.left === 0) this.finish();
   }
 
@@ -120,14 +124,15 @@ class OpProgress {
   }
 }
 
+/** The shard being written: its writer, the window of tasks in flight, the tensor reports so far. */
+interface Shard {
+  w: PositionalSafetensorsWriter;
+  window: TaskWindow;
+  reports: TensorReport[];
+}
+
 /** Queue the chunks of a copied tensor: input bytes to output bytes, unchanged. */
-async function copyOp(
-  ctx: RunContext,
-  w: PositionalSafetensorsWriter,
-  window: TaskWindow,
-  op: TensorOp,
-  reports: TensorReport[],
-): Promise<void> {
+async function copyOp(ctx: RunContext, { w, window, reports }: Shard, op: TensorOp): Promise<void> {
   const { input, pool } = ctx;
   const n = input.get(op.input.data).byteLength;
   const chunks = Math.max(1, Math.ceil(n / COPY_CHUNK));
@@ -147,13 +152,7 @@ async function copyOp(
 }
 
 /** Queue the bands of a converted tensor: read data (+ scales), convert in the pool, write. */
-async function bandOp(
-  ctx: RunContext,
-  w: PositionalSafetensorsWriter,
-  window: TaskWindow,
-  op: TensorOp,
-  reports: TensorReport[],
-): Promise<void> {
+async function bandOp(ctx: RunContext, { w, window, reports }: Shard, op: TensorOp): Promise<void> {
   const { input, pool } = ctx;
   const { cols, bands } = bandsOf(op);
   const tensorScale = await readTensorScale(input, op);
@@ -177,22 +176,11 @@ async function bandOp(
   }
 }
 
-/** A failure while writing a shard, with the retry hint when the output could not be written. */
-function shardFailure(shard: PlannedShard, e: unknown): unknown {
-  if (e instanceof SafetensorsError && e.code === "write-failed")
-    return outputFailure(shard.fileName, "writing", e);
-  return e;
-}
-
 /** Write `shard` completely (or not at all) and record its marker. */
 export async function writeShard(ctx: RunContext, shard: PlannedShard): Promise<ShardMarker> {
   const started = Date.now();
-  ctx.emit({
-    type: "shard-start",
-    shard: shard.fileName,
-    tensors: shard.ops.length,
-    bytes: shard.layout.fileSize,
-  });
+  const bytes = shard.layout.fileSize;
+  ctx.emit({ type: "shard-start", shard: shard.fileName, tensors: shard.ops.length, bytes });
   const reports: TensorReport[] = [];
   let w: PositionalSafetensorsWriter | null = null;
   const window = new TaskWindow(Math.max(3, ctx.pool.size * 2 + 1));
@@ -201,27 +189,25 @@ export async function writeShard(ctx: RunContext, shard: PlannedShard): Promise<
     for (const k of shard.ops) {
       if (window.failed) break;
       const op = ctx.plan.ops[k];
-      await (op.action === "copy" ? copyOp : bandOp)(ctx, w, window, op, reports);
+      await (op.action === "copy" ? copyOp : bandOp)(ctx, { w, window, reports }, op);
     }
     await window.drain();
     await w.finish();
   } catch (e) {
     await window.drain().catch(() => {});
     await w?.abort();
-    throw shardFailure(shard, e);
+    // Only the output's write failures get the retry hint; anything else (the input) passes through.
+    throw e instanceof SafetensorsError && e.code === "write-failed"
+      ? outputFailure(shard.fileName, "writing", e)
+      : e;
   } finally {
     ctx.bytesWritten += w?.bytesWritten ?? 0;
   }
-  ctx.emit({
-    type: "shard-done",
-    shard: shard.fileName,
-    bytes: shard.layout.fileSize,
-    seconds: (Date.now() - started) / 1000,
-  });
+  ctx.emit({ type: "shard-done", shard: shard.fileName, bytes, seconds: (Date.now() - started) / 1000 });
   const marker: ShardMarker = {
     jobId: ctx.jobId,
     fileName: shard.fileName,
-    fileSize: shard.layout.fileSize,
+    fileSize: bytes,
     tensors: reports,
   };
   try {

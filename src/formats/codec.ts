@@ -1,6 +1,6 @@
 import { decodeHif8, encodeHif8Magnitude, HIF8_INF, HIF8_MAX_CODE } from "./hifloat8.js";
 import { floorLog2, roundInteger } from "./rounding.js";
-import type { FormatTraits, Overflow, Rounding } from "./types.js";
+import type { FormatTraits, Overflow, Rounding, SpecialKind } from "./types.js";
 
 /**
  * The one shared codec. Every format is an instance of the same sign / exponent / mantissa model,
@@ -36,24 +36,13 @@ export function derive(t: FormatTraits): Derived {
   const M = t.mantissaBits;
   const magnitudeCodes = t.signed ? 1 << (t.bits - 1) : 1 << t.bits;
   // Largest finite magnitude code: below the Inf/NaN codes of each kind.
-  let maxCode: number;
-  switch (t.specials) {
-    case "ieee":
-      maxCode = ((1 << t.exponentBits) - 1) * (1 << M) - 1; // exponent all-ones reserved
-      break;
-    case "fn":
-      maxCode = magnitudeCodes - 2; // only S.1..1.1..1 is NaN
-      break;
-    case "fnuz":
-    case "none":
-      maxCode = magnitudeCodes - 1;
-      break;
-    case "e8m0":
-      maxCode = 0xfe;
-      break;
-    default:
-      throw new Error(`unreachable: ${t.specials}`);
-  }
+  const maxCode = {
+    ieee: ((1 << t.exponentBits) - 1) * (1 << M) - 1, // exponent all-ones reserved
+    fn: magnitudeCodes - 2, // only S.1..1.1..1 is NaN
+    fnuz: magnitudeCodes - 1,
+    none: magnitudeCodes - 1,
+    e8m0: 0xfe,
+  }[t.specials];
   const hasSubnormals = t.specials !== "e8m0";
   const emin = hasSubnormals ? 1 - t.bias : -t.bias;
   const max = decodeFinite(t, maxCode);
@@ -79,23 +68,16 @@ export function decodeCode(t: FormatTraits, d: Derived, code: number): number {
   const neg = (code & d.signBit) !== 0;
   const c = code & ~d.signBit & ((1 << t.bits) - 1);
   const s = neg ? -1 : 1;
-  switch (t.specials) {
-    case "ieee":
-      if (c >>> t.mantissaBits === (1 << t.exponentBits) - 1) {
-        return (c & ((1 << t.mantissaBits) - 1)) === 0 ? s * Number.POSITIVE_INFINITY : Number.NaN;
-      }
-      break;
-    case "fn":
-      if (c === d.maxCode + 1) return Number.NaN;
-      break;
-    case "fnuz":
-      if (neg && c === 0) return Number.NaN;
-      break;
-    case "e8m0":
-      if (c === 0xff) return Number.NaN;
-      break;
-    case "none":
-      break;
+  const k = t.specials;
+  if (k === "ieee" && c >>> t.mantissaBits === (1 << t.exponentBits) - 1) {
+    return (c & ((1 << t.mantissaBits) - 1)) === 0 ? s * Number.POSITIVE_INFINITY : Number.NaN;
+  }
+  if (
+    (k === "fn" && c === d.maxCode + 1) ||
+    (k === "fnuz" && neg && c === 0) ||
+    (k === "e8m0" && c === 0xff)
+  ) {
+    return Number.NaN;
   }
   return s * decodeFinite(t, c);
 }
@@ -110,21 +92,15 @@ export function nanCode(t: FormatTraits, d: Derived, negative: boolean): number 
 /** Code for a value beyond max (or Inf) under the `nonfinite` policy. */
 export function overflowCode(t: FormatTraits, d: Derived, negative: boolean): number {
   const s = negative ? d.signBit : 0;
-  switch (t.specials) {
-    case "ieee":
-      return s | (((1 << t.exponentBits) - 1) << t.mantissaBits); // Inf
-    case "fn":
-      return s | (d.maxCode + 1); // NaN
-    case "fnuz":
-    case "e8m0":
-      return t.quietNaN ?? 0;
-    case "none":
-      return s | d.maxCode; // no Inf/NaN: saturate, as ml_dtypes does
-    case "tapered":
-      return s | HIF8_INF;
-    default:
-      return t.specials satisfies never;
-  }
+  const codes: Record<SpecialKind, number> = {
+    ieee: s | (((1 << t.exponentBits) - 1) << t.mantissaBits), // Inf
+    fn: s | (d.maxCode + 1), // NaN
+    fnuz: t.quietNaN ?? 0,
+    e8m0: t.quietNaN ?? 0,
+    none: s | d.maxCode, // no Inf/NaN: saturate, as ml_dtypes does
+    tapered: s | HIF8_INF,
+  };
+  return codes[t.specials];
 }
 
 /**
@@ -142,31 +118,26 @@ export function encodeScalar(
   uniform: (() => number) | null,
 ): number {
   if (Number.isNaN(a)) return nanCode(t, d, negative);
-  if (t.specials === "e8m0") {
-    if (negative || a === 0) return 0xff; // ml_dtypes: no zero, no negatives
-  }
+  if (t.specials === "e8m0" && (negative || a === 0)) return 0xff; // ml_dtypes: no zero, no negatives
   const s = negative && t.specials !== "e8m0" ? d.signBit : 0;
   const zero = t.specials === "fnuz" || t.specials === "tapered" ? 0 : s;
   if (a === Number.POSITIVE_INFINITY) {
     return overflow === "saturate" ? s | d.maxCode : overflowCode(t, d, negative);
   }
   if (a === 0) return zero;
-  let mag: number;
   if (t.specials === "tapered") {
     // HiF8 codes are not ordered by magnitude, so overflow is signalled explicitly.
-    mag = encodeHif8Magnitude(a, rounding, uniform);
+    const mag = encodeHif8Magnitude(a, rounding, uniform);
     if (mag === -1) {
       if (rounding === "toward-zero" || overflow === "saturate") return s | d.maxCode;
       return overflowCode(t, d, negative);
     }
     return mag === 0 ? zero : s | mag;
-  } else {
-    const M = t.mantissaBits;
-    const e = Math.max(floorLog2(a), d.emin);
-    const k = roundInteger(a / 2 ** (e - M), rounding, uniform);
-    mag = ((e - d.emin) << M) + k;
-    if (t.specials === "e8m0") mag = Math.max(mag - 1, 0); // implicit 1, no subnormals: below 2^-127 -> 2^-127
   }
+  const M = t.mantissaBits;
+  const e = Math.max(floorLog2(a), d.emin);
+  let mag = ((e - d.emin) << M) + roundInteger(a / 2 ** (e - M), rounding, uniform);
+  if (t.specials === "e8m0") mag = Math.max(mag - 1, 0); // implicit 1, no subnormals: below 2^-127 -> 2^-127
   if (mag > d.maxCode) {
     if (rounding === "toward-zero" || overflow === "saturate") return s | d.maxCode;
     return overflowCode(t, d, negative);

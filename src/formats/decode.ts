@@ -1,8 +1,11 @@
 import { describe } from "./encode.js";
 import { LITTLE_ENDIAN } from "./endian.js";
 import { FormatError } from "./errors.js";
-import { formatState } from "./format-cache.js";
+import { type FormatState, formatState } from "./format-cache.js";
 import type { FormatName } from "./types.js";
+
+/** Codes to decode: a Uint8Array for byte formats, a Uint16Array for 16-bit ones, or plain numbers. */
+type DecodeInput = Uint8Array | Uint16Array | readonly number[];
 
 /**
  * Decodes codes to float32 values (exact: every value of these formats is a float32). Byte formats
@@ -10,45 +13,28 @@ import type { FormatName } from "./types.js";
  * lookup on bit patterns, so NaN signs survive. A code with bits above a 4/6-bit format's width is
  * an error, not a silent wrong value.
  */
-export function decode(
-  format: FormatName,
-  codes: Uint8Array | Uint16Array | readonly number[],
-): Float32Array {
-  const st = formatState(format);
-  const wide = st.traits.bits === 16;
-  const n = codes.length;
-  const out = new Float32Array(n);
-  decodeIntoUnchecked(
-    st.tableBits,
-    st.traits.bits,
-    format,
-    checkCodes(format, codes, wide),
-    new Uint32Array(out.buffer),
-  );
-  return out;
+export function decode(format: FormatName, codes: DecodeInput): Float32Array {
+  return decodeWith(format, codes, null);
 }
 
 /** Like `decode`, into an existing Float32Array of the same length. */
-export function decodeInto(
-  format: FormatName,
-  codes: Uint8Array | Uint16Array | readonly number[],
-  dst: Float32Array,
-): void {
+export function decodeInto(format: FormatName, codes: DecodeInput, dst: Float32Array): void {
+  decodeWith(format, codes, dst);
+}
+
+function decodeWith(format: FormatName, codes: unknown, dst: Float32Array | null): Float32Array {
   const st = formatState(format);
   const c = checkCodes(format, codes, st.traits.bits === 16);
-  if (dst.length !== c.length) {
+  const out = dst ?? new Float32Array(c.length);
+  if (out.length !== c.length) {
     throw new FormatError(
       "length-mismatch",
-      `decodeInto(${format}): ${c.length} codes but destination holds ${dst.length}`,
+      `decodeInto(${format}): ${c.length} codes but destination holds ${out.length}`,
     );
   }
-  decodeIntoUnchecked(
-    st.tableBits,
-    st.traits.bits,
-    format,
-    c,
-    new Uint32Array(dst.buffer, dst.byteOffset, dst.length),
-  );
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  decodeIntoUnchecked(st, c, bits);
+  return out;
 }
 
 /**
@@ -59,11 +45,7 @@ export function decodeTable(format: FormatName): Float32Array {
   return new Float32Array(formatState(format).tableBits.slice().buffer);
 }
 
-function checkCodes(
-  format: FormatName,
-  codes: unknown,
-  wide: boolean,
-): Uint8Array | Uint16Array | readonly number[] {
+function checkCodes(format: FormatName, codes: unknown, wide: boolean): DecodeInput {
   if (wide ? codes instanceof Uint16Array : codes instanceof Uint8Array)
     return codes as Uint8Array | Uint16Array;
   if (Array.isArray(codes)) {
@@ -85,13 +67,9 @@ function checkCodes(
   );
 }
 
-function decodeIntoUnchecked(
-  table: Uint32Array,
-  bits: number,
-  format: FormatName,
-  codes: Uint8Array | Uint16Array | readonly number[],
-  out: Uint32Array,
-): void {
+function decodeIntoUnchecked(st: FormatState, codes: DecodeInput, out: Uint32Array): void {
+  const { tableBits: table, traits } = st;
+  const { bits, name: format } = traits;
   const n = codes.length;
   if (bits < 8 && codes instanceof Uint8Array) {
     // One pass: look up and collect any bit above the code width, then report the first offender.

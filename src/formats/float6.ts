@@ -1,4 +1,4 @@
-import type { FormatTraits } from "./types.js";
+import { minifloat } from "./traits.js";
 
 /**
  * OCP MX FP6 element formats: no Inf, no NaN; stored one per byte in the low 6 bits (0bSEEMMM), as
@@ -6,28 +6,16 @@ import type { FormatTraits } from "./types.js";
  * is max). NaN has no code: ml_dtypes returns its quiet_NaN(), which is -0 (0x20) for a positive NaN
  * and +0 for a negative one; we reproduce that.
  */
-export const float6_e2m3fn: FormatTraits = {
+export const float6_e2m3fn = minifloat({
   name: "float6_e2m3fn",
-  bits: 6,
-  exponentBits: 2,
-  mantissaBits: 3,
-  bias: 1,
-  signed: true,
   specials: "none",
   quietNaN: 0x20,
-  defaultRounding: "rne",
   source: "OCP MX v1.0 FP6 E2M3; ml_dtypes float6_e2m3fn; safetensors F6_E2M3",
-};
+});
 
-export const float6_e3m2fn: FormatTraits = {
+export const float6_e3m2fn = minifloat({
   name: "float6_e3m2fn",
-  bits: 6,
-  exponentBits: 3,
-  mantissaBits: 2,
-  bias: 3,
-  signed: true,
   specials: "none",
   quietNaN: 0x20,
-  defaultRounding: "rne",
   source: "OCP MX v1.0 FP6 E3M2; ml_dtypes float6_e3m2fn; safetensors F6_E3M2",
-};
+});

@@ -1,22 +1,17 @@
-import type { FormatTraits } from "./types.js";
+import { minifloat } from "./traits.js";
 
 /**
  * E8M0 / UE8M0, the OCP MX scale format: 8 exponent bits, no sign, no mantissa, bias 127. Byte b in
  * 0..254 is 2^(b-127); 0xFF is NaN; there is no zero and no Inf. Encoding follows ml_dtypes 0.6.0
  * bit for bit (see `encodeE8m0Bits`): 0, negatives, Inf and NaN give 0xFF; a tie 1.5*2^e rounds up.
  */
-export const float8_e8m0fnu: FormatTraits = {
+export const float8_e8m0fnu = minifloat({
   name: "float8_e8m0fnu",
-  bits: 8,
-  exponentBits: 8,
-  mantissaBits: 0,
-  bias: 127,
   signed: false,
   specials: "e8m0",
   quietNaN: 0xff,
-  defaultRounding: "rne",
   source: "OCP MX v1.0 E8M0; ml_dtypes float8_e8m0fnu; torch.float8_e8m0fnu; safetensors F8_E8M0",
-};
+});
 
 /**
  * ml_dtypes' float32 -> float8_e8m0fnu cast, from the float32 bits. The result is the float32

@@ -28,13 +28,10 @@ export function formatState(name: unknown): FormatState {
   let st = cache.get(traits.name);
   if (st === undefined) {
     const derived = derive(traits);
-    const size = traits.bits === 16 ? 65536 : 256;
-    const valid = 1 << traits.bits;
-    const tableBits = new Uint32Array(size);
-    for (let c = 0; c < size; c++) {
-      if (c >= valid)
-        tableBits[c] = 0x7fc00000; // bits above the format's width: not a code
-      else tableBits[c] = f32BitsOf(decodeCode(traits, derived, c), (c & derived.signBit) !== 0);
+    // Entries past 2^bits (bits above the format's width) are not codes: NaN.
+    const tableBits = new Uint32Array(traits.bits === 16 ? 65536 : 256).fill(0x7fc00000);
+    for (let c = 0; c < 1 << traits.bits; c++) {
+      tableBits[c] = f32BitsOf(decodeCode(traits, derived, c), (c & derived.signBit) !== 0);
     }
     st = {
       traits,

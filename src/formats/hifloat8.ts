@@ -35,7 +35,6 @@ export const hifloat8: FormatTraits = {
 export const HIF8_NAN = 0x80;
 export const HIF8_INF = 0x6f;
 export const HIF8_MAX_CODE = 0x6e;
-export const HIF8_MAX = 32768;
 const EMAX = 15;
 const EMIN_NORMAL = -15;
 const DENORMAL_BASE = -23;
@@ -53,21 +52,10 @@ export function decodeHif8(code: number): number {
   if (code === HIF8_NAN) return Number.NaN;
   if (c === HIF8_INF) return sign * Number.POSITIVE_INFINITY;
   if (c === 0) return 0;
-  let d: number;
-  let prefixLen: number;
   if (c >>> 3 === 0) return sign * 2 ** ((c & 7) + DENORMAL_BASE);
-  if (c >>> 3 === 1) {
-    d = 0;
-    prefixLen = 4;
-  } else if (c >>> 4 === 1) {
-    d = 1;
-    prefixLen = 3;
-  } else {
-    d = (c >>> 5) + 1; // 01 -> 2, 10 -> 3, 11 -> 4
-    prefixLen = 2;
-  }
-  const rest = 7 - prefixLen; // exponent + mantissa bits
-  const mb = rest - d;
+  // Prefix 0001 -> D = 0, 001 -> 1, then 01, 10, 11 -> 2, 3, 4; the mantissa gets what D leaves.
+  const d = c >>> 3 === 1 ? 0 : c >>> 4 === 1 ? 1 : (c >>> 5) + 1;
+  const mb = d <= 2 ? 3 : 5 - d;
   const expField = (c >>> mb) & ((1 << d) - 1);
   let e = 0;
   if (d > 0) {
@@ -100,10 +88,7 @@ export function encodeHif8Magnitude(a: number, mode: Rounding, uniform: (() => n
   if (e < EMIN_NORMAL) {
     // Denormals sit on a power-of-two grid {0, 2^-22, ..., 2^-16}; below 2^-22 the neighbours are
     // 0 and 2^-22 (linear), above it 2^e and 2^(e+1).
-    if (e < DENORMAL_BASE + 1) {
-      const k = roundInteger(a / 2 ** (DENORMAL_BASE + 1), mode, uniform);
-      return k; // 0 or 1 (= 2^-22)
-    }
+    if (e < DENORMAL_BASE + 1) return roundInteger(a / 2 ** (DENORMAL_BASE + 1), mode, uniform); // code 0 or 1 (2^-22)
     const k = roundInteger(a / 2 ** e, mode, uniform); // 1 or 2
     e += k - 1;
     return e < EMIN_NORMAL ? e - DENORMAL_BASE : normalCode(e, 0);

@@ -12,8 +12,7 @@ export function formatInfo(format: FormatName): FormatInfo {
   const st = formatState(format);
   const cached = infos.get(st.traits.name);
   if (cached) return cached;
-  const t = st.traits;
-  const d = st.derived;
+  const { traits: t, derived: d } = st;
   const f = new Float32Array(st.tableBits.buffer);
   const nanCodes: number[] = [];
   let infPos = -1;

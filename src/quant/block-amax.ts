@@ -42,31 +42,21 @@ export function inputView(x: QuantInput, shape: readonly number[], name?: string
     );
   }
   checkLength(x.codes.length, shape, name);
-  if (x.dtype === "bfloat16") {
-    return {
-      kind: "bfloat16",
-      length: x.codes.length,
-      bits: x.codes,
-      magMask: 0x7fff,
-      infBits: 0x7f80,
-      magnitude: (b) => f32FromBits(b << 16),
-    };
+  if (x.dtype !== "bfloat16" && x.dtype !== "float16") {
+    throw new QuantError(
+      "invalid-input",
+      `${where(name)}input dtype "${String((x as { dtype: unknown }).dtype)}" must be "bfloat16" or "float16"`,
+    );
   }
-  if (x.dtype === "float16") {
-    const t = valuesOf("float16");
-    return {
-      kind: "float16",
-      length: x.codes.length,
-      bits: x.codes,
-      magMask: 0x7fff,
-      infBits: 0x7c00,
-      magnitude: (b) => t[b],
-    };
-  }
-  throw new QuantError(
-    "invalid-input",
-    `${where(name)}input dtype "${String((x as { dtype: unknown }).dtype)}" must be "bfloat16" or "float16"`,
-  );
+  const t = valuesOf(x.dtype);
+  return {
+    kind: x.dtype,
+    length: x.codes.length,
+    bits: x.codes,
+    magMask: 0x7fff,
+    infBits: x.dtype === "bfloat16" ? 0x7f80 : 0x7c00,
+    magnitude: (b) => t[b],
+  };
 }
 
 /**

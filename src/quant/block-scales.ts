@@ -3,7 +3,7 @@ import { valuesOf } from "./element-codes.js";
 import { QuantError } from "./errors.js";
 import { f32Bits } from "./float32.js";
 import { amaxScale, isPowerOfTwoRule, nvfp4ScaleCode, scaleExponent } from "./scale-rules.js";
-import { e8m0Byte, e8m0Value, type ScaleArray } from "./scale-storage.js";
+import { e8m0Byte, SCALE_FORMAT, type ScaleArray } from "./scale-storage.js";
 import type { Scheme } from "./schemes.js";
 
 /** The codec's float32 -> BF16 / F16 (RNE; NaN keeps its sign) for 16-bit float scale storage. */
@@ -75,28 +75,14 @@ export function computeBlockScaling(
   throw new QuantError("unknown-rule", `unknown scale rule "${String(rule)}"`);
 }
 
-/** Value the dequantizer multiplies a block by, from a stored scale. */
+/** Value the dequantizer multiplies a block by, from a stored scale (NVFP4: fl32(global * e4m3)). */
 export function storedScaleValue(
   scheme: Scheme,
   scales: ScaleArray,
   i: number,
   globalScale?: number,
 ): number {
-  switch (scheme.scale) {
-    case "f32":
-      return scales[i];
-    case "ue8m0":
-      return e8m0Value(scales[i]);
-    case "bf16":
-      return valuesOf("bfloat16")[scales[i]];
-    case "f16":
-      return valuesOf("float16")[scales[i]];
-    case "e4m3": {
-      const s = valuesOf("float8_e4m3fn")[scales[i]];
-      return globalScale === undefined ? s : Math.fround(globalScale * s);
-    }
-    default:
-      scheme.scale satisfies never;
-      throw new QuantError("invalid-scheme", `unknown scale storage "${String(scheme.scale)}"`);
-  }
+  if (scheme.scale === "f32") return scales[i];
+  const s = valuesOf(SCALE_FORMAT[scheme.scale])[scales[i]];
+  return scheme.scale === "e4m3" && globalScale !== undefined ? Math.fround(globalScale * s) : s;
 }

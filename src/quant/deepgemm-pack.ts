@@ -20,10 +20,6 @@ export interface PackedUe8m0 {
   readonly packedK: number;
 }
 
-function align(x: number, y: number): number {
-  return Math.ceil(x / y) * y;
-}
-
 function dims(shape: readonly number[], length: number, what: string): [number, number, number] {
   if ((shape.length !== 2 && shape.length !== 3) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new QuantError(
@@ -69,7 +65,7 @@ export function ue8m0BytesOfF32(scales: Float32Array): Uint8Array {
 export function packUe8m0Sm100(scales: Uint8Array | Float32Array, shape: readonly number[]): PackedUe8m0 {
   const [b, mn, k] = dims(shape, scales.length, "packUe8m0Sm100");
   const bytes = scales instanceof Float32Array ? ue8m0BytesOfF32(scales) : scales;
-  const alignedMn = align(mn, 4);
+  const alignedMn = Math.ceil(mn / 4) * 4;
   const packedK = Math.ceil(k / 4);
   const data = new Int32Array(b * packedK * alignedMn);
   for (let g = 0; g < b; g++) {

@@ -6,16 +6,17 @@ import { QuantError, where } from "./errors.js";
 import { f32Bits } from "./float32.js";
 import {
   BlockRows,
-  type BlockSpec,
   checkLength,
   checkScaleShape,
+  checkShape,
   resolveBlock,
   scaleGrid,
+  scaleShapeFor,
   view2d,
 } from "./layout.js";
 import type { QuantizedTensor } from "./quantize.js";
 import { checkScaleArray } from "./scale-storage.js";
-import { resolveScheme } from "./schemes.js";
+import { presets, resolveScheme } from "./schemes.js";
 
 export interface DequantizeOptions {
   /** Output dtype: Float32Array (`float32`, default) or BF16/F16 codes in a Uint16Array. */
@@ -44,7 +45,7 @@ export function dequantize(q: QuantizedTensor, options: DequantizeOptions = {}):
   }
   const scheme = resolveScheme(q.scheme);
   const info = formatInfo(scheme.element);
-  const n = checkLength(countOf(q.shape), q.shape, name);
+  const n = checkShape(q.shape, name);
   const bits = info.bits;
   if (!(q.data instanceof Uint8Array) || q.data.length !== dataLength(n, bits)) {
     throw new QuantError(
@@ -59,40 +60,14 @@ export function dequantize(q: QuantizedTensor, options: DequantizeOptions = {}):
     throw new QuantError("invalid-scales", `${where(name)}NVFP4 two-level tensor has no globalScale`);
   }
   const scaleOf = (i: number) => storedScaleValue(scheme, q.scales, i, q.globalScale);
-  return dequantizeWith(
-    q.data,
-    bits,
-    scheme.element,
-    q.shape,
-    scheme.block,
-    scaleOf,
-    to,
-    scheme.scale === "ue8m0" || scheme.scale === "e4m3",
-  );
-}
-
-function countOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-/** Shared dequantization loop; `scaleOf(blockIndex)` is the float32 multiplier of a block. */
-function dequantizeWith(
-  data: Uint8Array,
-  bits: number,
-  element: Parameters<typeof valuesOf>[0],
-  shape: readonly number[],
-  block: BlockSpec,
-  scaleOf: (i: number) => number,
-  to: "float32" | "bfloat16" | "float16",
-  fewScales: boolean,
-): Float32Array | Uint16Array {
+  const { data, shape } = q;
+  const block = scheme.block;
+  const dec = valuesOf(scheme.element);
+  // E8M0/E4M3 scales take few distinct values, so even small blocks share their tables.
+  const fewScales = scheme.scale === "ue8m0" || scheme.scale === "e4m3";
   const [rows, cols] = view2d(shape);
   const [br, bc] = resolveBlock(shape, block);
   const [gr, gc] = scaleGrid(shape, block);
-  const n = rows * cols;
-  const dec = valuesOf(element);
   const codeCount = 1 << bits;
   const wide = to !== "float32";
   const out = wide ? new Uint16Array(n) : new Float32Array(n);
@@ -221,8 +196,7 @@ export function dequantizeBlockFp8ToBf16(
   scaleInv: Float32Array,
   block: readonly [number, number] = [128, 128],
 ): Uint16Array {
-  const n = checkLength(data.length, shape, undefined, "FP8 data");
-  void n;
+  checkLength(data.length, shape, undefined, "FP8 data");
   const [gr, gc] = scaleGrid(shape, block);
   if (!(scaleInv instanceof Float32Array) || scaleInv.length !== gr * gc) {
     throw new QuantError(
@@ -231,15 +205,15 @@ export function dequantizeBlockFp8ToBf16(
         `[${block.join(", ")}] blocks: expected [${gr}, ${gc}] (${gr * gc} values)`,
     );
   }
-  return dequantizeWith(
-    data,
-    8,
-    "float8_e4m3fn",
-    shape,
-    block,
-    (i) => scaleInv[i],
-    "bfloat16",
-    false,
+  return dequantize(
+    {
+      data,
+      shape: [...shape],
+      scales: scaleInv,
+      scaleShape: scaleShapeFor(shape, block),
+      scheme: { ...presets["deepseek-v3"], block },
+    },
+    { to: "bfloat16" },
   ) as Uint16Array;
 }
 

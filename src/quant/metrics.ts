@@ -1,6 +1,6 @@
 import { addPairs, type ErrorStats, emptyStats, summarizeErrorStats } from "./error-stats.js";
 import { QuantError } from "./errors.js";
-import { BlockRows, type BlockSpec, checkShape, resolveBlock, scaleGrid, view2d } from "./layout.js";
+import { BlockRows, type BlockSpec, resolveBlock, scaleGrid, view2d } from "./layout.js";
 
 /** Error of a dequantized tensor against its original, accumulated in float64. */
 export interface ErrorMetrics {
@@ -8,11 +8,9 @@ export interface ErrorMetrics {
   count: number;
   /** Pairs where both values are finite (the sums below run over these). */
   finiteCount: number;
-  /** ||orig - deq||_F / ||orig||_F (0 when both are zero; Inf when only orig is zero). */
+  /** `ErrorSummary`'s relFrob, sqnrDb and cosine, with orig as x and deq as y. */
   relativeFrobenius: number;
-  /** 10 log10(sum orig^2 / sum (orig - deq)^2) in dB (Inf for an exact match). */
   sqnrDb: number;
-  /** sum(orig * deq) / sqrt(sum orig^2 * sum deq^2) (1 when both are zero, 0 when only one is). */
   cosine: number;
   maxAbsError: number;
   /**
@@ -64,13 +62,10 @@ export class ErrorAccumulator {
   constructor(options: MetricsOptions = {}) {
     if (options.layout) {
       const { shape, block } = options.layout;
-      checkShape(shape);
-      const [, cols] = view2d(shape);
-      const [, bc] = resolveBlock(shape, block);
       const [gr, gc] = scaleGrid(shape, block);
-      this.cols = cols;
+      this.cols = view2d(shape)[1];
       this.rows = new BlockRows(shape, block);
-      this.bc = bc;
+      this.bc = resolveBlock(shape, block)[1];
       this.gc = gc;
       this.blockErr = new Float64Array(gr * gc);
       this.blockAmax = new Float64Array(gr * gc);

@@ -73,20 +73,8 @@ export function quantize(
   const data = new Uint8Array(dataLength(v.length, bits));
   const scales = allocScales(scheme.scale, gr * gc);
 
-  let globalScale: number | undefined;
-  if (scheme.rule === "nvfp4" && (scheme.globalScale ?? true)) {
-    if (options.globalScale !== undefined) {
-      if (!(options.globalScale > 0) || !Number.isFinite(options.globalScale)) {
-        throw new QuantError(
-          "invalid-input",
-          `${where(name)}globalScale ${options.globalScale} must be a positive finite number`,
-        );
-      }
-      globalScale = Math.fround(options.globalScale);
-    } else {
-      globalScale = nvfp4GlobalScale(tensorAmax(x, shape, name));
-    }
-  }
+  // The tensor amax: one "tensor" block, read with the same integer compares.
+  const globalScale = globalScaleOf(scheme, options, () => blockAmax(x, shape, "tensor", name)[0] ?? 0);
 
   const pow2 = isPowerOfTwoRule(scheme.rule);
   const useTables = pow2 && v.kind !== "float32" && rounding !== "stochastic" && options.kernel !== "generic";
@@ -136,10 +124,25 @@ export function quantize(
   return globalScale === undefined ? result : { ...result, globalScale };
 }
 
-/** Largest |x| of a whole tensor (NaN if any NaN), read with the same integer compares. */
-function tensorAmax(x: QuantInput, shape: readonly number[], name?: string): number {
-  const a = blockAmax(x, shape, "tensor", name);
-  return a.length === 0 ? 0 : a[0];
+/**
+ * The NVFP4 two-level per-tensor scale (undefined for other schemes): the calibrated one given, or
+ * torchao's fl32(amax(tensor) / 2688).
+ */
+function globalScaleOf(
+  scheme: Scheme,
+  options: QuantizeOptions,
+  tensorAmax: () => number,
+): number | undefined {
+  if (scheme.rule !== "nvfp4" || !(scheme.globalScale ?? true)) return undefined;
+  const g = options.globalScale;
+  if (g === undefined) return nvfp4GlobalScale(tensorAmax());
+  if (!(g > 0) || !Number.isFinite(g)) {
+    throw new QuantError(
+      "invalid-input",
+      `${where(options.name)}globalScale ${g} must be a positive finite number`,
+    );
+  }
+  return Math.fround(g);
 }
 
 /** Scaled, clamped float32 values of rows [r0, r1) into `out`. */
@@ -271,12 +274,8 @@ export function computeScales(
 ): ComputedScales {
   const scheme = resolveScheme(schemeOrPreset);
   const amax = blockAmax(x, shape, scheme.block, options.name);
-  let globalScale: number | undefined;
-  if (scheme.rule === "nvfp4" && (scheme.globalScale ?? true)) {
-    let t = 0;
-    for (const a of amax) t = Number.isNaN(a) || Number.isNaN(t) ? Number.NaN : Math.max(t, a);
-    globalScale = options.globalScale !== undefined ? Math.fround(options.globalScale) : nvfp4GlobalScale(t);
-  }
+  // Math.max propagates NaN, as torch.amax does.
+  const globalScale = globalScaleOf(scheme, options, () => amax.reduce((t, a) => Math.max(t, a), 0));
   const scales = allocScales(scheme.scale, amax.length);
   const pow2 = isPowerOfTwoRule(scheme.rule);
   computeBlockScaling(scheme, amax, amax.length, scales, 0, globalScale, {

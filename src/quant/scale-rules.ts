@@ -4,18 +4,9 @@ import { QuantError } from "./errors.js";
 import { f32Bits, f32Exponent, f32FromBits, f32Mantissa } from "./float32.js";
 
 /**
- * How a block's scale is derived from its amax. Each rule reproduces one library bit for bit; the
- * table in docs/SCALE-RULES.md lists what each does with zero, NaN, Inf and float32-subnormal amax.
- * - `floor`, `ceil`, `even`: torchao `ScaleCalculationMode` FLOOR (OCP MX v1.0 §6.3, torchao's
- *   default), CEIL, EVEN.
- * - `rceil`: cuBLAS / Transformer Engine / torchao RCEIL: ceil of amax times the float32 reciprocal
- *   of the element max.
- * - `deepseek`: max(amax, 1e-4) / max_element, rounded up to a power of two with DeepGEMM's
- *   `ceil_to_ue8m0` (exponent clamped to [1, 254]): DeepSeek-V3.1 `act_quant(scale_fmt="ue8m0")`.
- * - `amax`: max(amax, 1e-4) / max_element in float32, not a power of two (DeepSeek-V3 weights and
- *   `act_quant`, DeepGEMM `per_block_cast_to_fp8(use_ue8m0=False)`).
- * - `nvfp4`: torchao NVFP4: E4M3 block scale = RNE(clamp(amax / 6 / global, 2^-6, 448)) with a float32
- *   global scale (two-level) or without one (single-level).
+ * How a block's scale is derived from its amax. Each rule reproduces one library bit for bit
+ * (`scaleRules[rule].source`; the function of each rule below says how); the table in
+ * docs/SCALE-RULES.md lists what each does with zero, NaN, Inf and float32-subnormal amax.
  */
 export type RuleName = "floor" | "ceil" | "even" | "rceil" | "deepseek" | "amax" | "nvfp4";
 
@@ -216,6 +207,16 @@ export function nvfp4ScaleCode(amax: number, globalScale?: number): number {
   return e4m3Rne(f32Bits(s));
 }
 
+const EXPONENT_OF: Readonly<
+  Record<PowerOfTwoRule, (amax: number, element: FormatName, amaxFloor: number) => number>
+> = {
+  floor: floorScaleExponent,
+  ceil: ceilScaleExponent,
+  even: evenScaleExponent,
+  rceil: rceilScaleExponent,
+  deepseek: deepseekScaleExponent,
+};
+
 /** The power-of-two exponent of `rule` for `amax`: an integer in [-127, 127], or NaN (E8M0 0xFF). */
 export function scaleExponent(
   rule: PowerOfTwoRule,
@@ -223,21 +224,11 @@ export function scaleExponent(
   element: FormatName,
   amaxFloor = 1e-4,
 ): number {
-  switch (rule) {
-    case "floor":
-      return floorScaleExponent(amax, element);
-    case "ceil":
-      return ceilScaleExponent(amax, element);
-    case "even":
-      return evenScaleExponent(amax, element);
-    case "rceil":
-      return rceilScaleExponent(amax, element);
-    case "deepseek":
-      return deepseekScaleExponent(amax, element, amaxFloor);
-    default:
-      rule satisfies never;
-      throw new QuantError("unknown-rule", `unknown power-of-two scale rule "${String(rule)}"`);
+  const f = EXPONENT_OF[rule];
+  if (f === undefined) {
+    throw new QuantError("unknown-rule", `unknown power-of-two scale rule "${String(rule)}"`);
   }
+  return f(amax, element, amaxFloor);
 }
 
 /** True for the rules that yield powers of two. */

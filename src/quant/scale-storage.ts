@@ -1,5 +1,6 @@
 import { LITTLE_ENDIAN } from "../formats/endian.js";
-import { decode, decodeTable, encode } from "../formats/index.js";
+import { decode, encode } from "../formats/index.js";
+import { valuesOf } from "./element-codes.js";
 import { QuantError, where } from "./errors.js";
 import { f32Bits, f32Exponent, f32Mantissa } from "./float32.js";
 import type { ScaleStorage } from "./scale-encoding.js";
@@ -28,23 +29,32 @@ export interface ScaleConversion {
   readonly maxRelError: number;
 }
 
-/** The array type a storage uses. */
-function scaleArrayKind(storage: ScaleStorage): "Float32Array" | "Uint8Array" | "Uint16Array" {
-  return storage === "f32"
-    ? "Float32Array"
-    : storage === "bf16" || storage === "f16"
-      ? "Uint16Array"
-      : "Uint8Array";
+/** The array type each storage uses. */
+const ARRAYS = {
+  f32: Float32Array,
+  ue8m0: Uint8Array,
+  e4m3: Uint8Array,
+  bf16: Uint16Array,
+  f16: Uint16Array,
+} as const;
+
+/** The codec format of each non-float32 storage (every one decodes exactly into float32). */
+export const SCALE_FORMAT = {
+  ue8m0: "float8_e8m0fnu",
+  e4m3: "float8_e4m3fn",
+  bf16: "bfloat16",
+  f16: "float16",
+} as const;
+
+function arrayOf(storage: ScaleStorage) {
+  const a = ARRAYS[storage];
+  if (a === undefined) throw new QuantError("invalid-scheme", `unknown scale storage "${String(storage)}"`);
+  return a;
 }
 
 /** A zeroed scale array of `n` scales in `storage`. */
 export function allocScales(storage: ScaleStorage, n: number): ScaleArray {
-  const kind = scaleArrayKind(storage);
-  return kind === "Float32Array"
-    ? new Float32Array(n)
-    : kind === "Uint16Array"
-      ? new Uint16Array(n)
-      : new Uint8Array(n);
+  return new (arrayOf(storage))(n);
 }
 
 /**
@@ -52,9 +62,9 @@ export function allocScales(storage: ScaleStorage, n: number): ScaleArray {
  * their storage uses: a view when aligned, else a copy.
  */
 export function scaleArrayOfBytes(storage: ScaleStorage, bytes: Uint8Array, n: number): ScaleArray {
-  const kind = scaleArrayKind(storage);
-  if (kind === "Uint8Array") return bytes.subarray(0, n);
-  const size = kind === "Float32Array" ? 4 : 2;
+  const A = arrayOf(storage);
+  if (A === Uint8Array) return bytes.subarray(0, n);
+  const size = A.BYTES_PER_ELEMENT;
   if (bytes.length < n * size || !LITTLE_ENDIAN) {
     throw new QuantError(
       "invalid-scales",
@@ -62,14 +72,14 @@ export function scaleArrayOfBytes(storage: ScaleStorage, bytes: Uint8Array, n: n
     );
   }
   const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice(0, n * size);
-  return kind === "Float32Array"
+  return A === Float32Array
     ? new Float32Array(b.buffer, b.byteOffset, n)
     : new Uint16Array(b.buffer, b.byteOffset, n);
 }
 
 /** Checks that a scale array has the type its storage needs. */
 export function checkScaleArray(scales: ScaleArray, storage: ScaleStorage, name?: string): void {
-  const want = scaleArrayKind(storage);
+  const want = arrayOf(storage).name;
   if (scales?.constructor?.name !== want) {
     throw new QuantError(
       "invalid-scales",
@@ -91,24 +101,9 @@ export function e8m0Byte(k: number): number {
 /** Float32 values of stored scales (exact: every storage decodes exactly into float32). */
 export function decodeScales(scales: ScaleArray, storage: ScaleStorage): Float32Array {
   checkScaleArray(scales, storage);
-  switch (storage) {
-    case "f32":
-      return Float32Array.from(scales as Float32Array);
-    case "ue8m0": {
-      const out = new Float32Array(scales.length);
-      for (let i = 0; i < scales.length; i++) out[i] = e8m0Value(scales[i]);
-      return out;
-    }
-    case "e4m3":
-      return decode("float8_e4m3fn", scales as Uint8Array);
-    case "bf16":
-      return decode("bfloat16", scales as Uint16Array);
-    case "f16":
-      return decode("float16", scales as Uint16Array);
-    default:
-      storage satisfies never;
-      throw new QuantError("invalid-scheme", `unknown scale storage "${String(storage)}"`);
-  }
+  return storage === "f32"
+    ? Float32Array.from(scales)
+    : decode(SCALE_FORMAT[storage], scales as Uint8Array | Uint16Array);
 }
 
 function notRepresentable(to: ScaleStorage, i: number, v: number, why: string): QuantError {
@@ -162,7 +157,7 @@ function roundFloat16(
 let e4m3Positive: Float32Array | undefined;
 function roundE4m3(v: number, rounding: ScaleRounding): number {
   if (rounding === "nearest") return encode("float8_e4m3fn", new Float32Array([v]))[0];
-  if (e4m3Positive === undefined) e4m3Positive = decodeTable("float8_e4m3fn").slice(0, 0x7f);
+  if (e4m3Positive === undefined) e4m3Positive = valuesOf("float8_e4m3fn").slice(0, 0x7f);
   const t = e4m3Positive;
   if (rounding === "ceil") {
     for (let c = 0; c < t.length; c++) if (t[c] >= v) return c;
@@ -171,6 +166,30 @@ function roundE4m3(v: number, rounding: ScaleRounding): number {
   for (let c = t.length - 1; c >= 0; c--) if (t[c] <= v) return c;
   return -1;
 }
+
+/** E4M3 code of a float32 scale: exact (NaN as 0x7F), or rounded; -1 when that fails or flushes to zero. */
+function toE4m3(v: number, rounding: ScaleRounding | undefined): number {
+  if (Number.isNaN(v)) return 0x7f;
+  const values = valuesOf("float8_e4m3fn");
+  const exact = encode("float8_e4m3fn", new Float32Array([v]))[0];
+  if (values[exact] === v) return exact;
+  const c = rounding === undefined ? -1 : roundE4m3(v, rounding);
+  return c < 0 || Number.isNaN(values[c]) || (v !== 0 && values[c] === 0) ? -1 : c;
+}
+
+/** Per target storage: the code of a float32 scale (-1: not storable) and why a scale may not be. */
+const TARGETS: Record<
+  Exclude<ScaleStorage, "f32">,
+  { code: (v: number, rounding: ScaleRounding | undefined) => number; why: string }
+> = {
+  ue8m0: { code: toE8m0, why: "E8M0 holds only powers of two from 2^-127 to 2^127" },
+  bf16: { code: (v, r) => roundFloat16("bfloat16", v, r), why: "BF16 keeps 8 significant bits" },
+  f16: {
+    code: (v, r) => roundFloat16("float16", v, r),
+    why: "F16 holds 2^-24 .. 65504 with 11 significant bits",
+  },
+  e4m3: { code: toE4m3, why: "E4M3 holds 2^-9 .. 448 with 4 significant bits" },
+};
 
 /**
  * Converts stored scales between storages. Exact conversions (every E8M0 value into float32 or BF16,
@@ -186,73 +205,18 @@ export function convertScales(
   options: { rounding?: ScaleRounding } = {},
 ): ScaleConversion {
   const values = decodeScales(scales, from);
-  const rounding = options.rounding;
-  const n = values.length;
-  let out: ScaleArray;
-  let roundedValues: Float32Array;
-  switch (to) {
-    case "f32":
-      return { scales: values, rounded: 0, maxRelError: 0 };
-    case "ue8m0": {
-      const o = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const b = toE8m0(values[i], rounding);
-        if (b < 0) {
-          throw notRepresentable(to, i, values[i], "E8M0 holds only powers of two from 2^-127 to 2^127");
-        }
-        o[i] = b;
-      }
-      out = o;
-      roundedValues = decodeScales(o, "ue8m0");
-      break;
-    }
-    case "bf16":
-    case "f16": {
-      const o = new Uint16Array(n);
-      const format = to === "bf16" ? "bfloat16" : "float16";
-      for (let i = 0; i < n; i++) {
-        const c = roundFloat16(format, values[i], rounding);
-        if (c < 0) {
-          const why =
-            to === "bf16"
-              ? "BF16 keeps 8 significant bits"
-              : "F16 holds 2^-24 .. 65504 with 11 significant bits";
-          throw notRepresentable(to, i, values[i], why);
-        }
-        o[i] = c;
-      }
-      out = o;
-      roundedValues = decodeScales(o, to);
-      break;
-    }
-    case "e4m3": {
-      const o = new Uint8Array(n);
-      const exact = encode("float8_e4m3fn", values) as Uint8Array;
-      const back = decode("float8_e4m3fn", exact);
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (Number.isNaN(v)) o[i] = 0x7f;
-        else if (back[i] === v) o[i] = exact[i];
-        else {
-          const c = rounding === undefined ? -1 : roundE4m3(v, rounding);
-          const cv = c < 0 ? Number.NaN : decodeTable("float8_e4m3fn")[c];
-          if (c < 0 || Number.isNaN(cv) || (v !== 0 && cv === 0)) {
-            throw notRepresentable(to, i, v, "E4M3 holds 2^-9 .. 448 with 4 significant bits");
-          }
-          o[i] = c;
-        }
-      }
-      out = o;
-      roundedValues = decodeScales(o, "e4m3");
-      break;
-    }
-    default:
-      to satisfies never;
-      throw new QuantError("invalid-scheme", `unknown scale storage "${String(to)}"`);
+  if (to === "f32") return { scales: values, rounded: 0, maxRelError: 0 };
+  const out = allocScales(to, values.length);
+  const { code, why } = TARGETS[to];
+  for (let i = 0; i < values.length; i++) {
+    const c = code(values[i], options.rounding);
+    if (c < 0) throw notRepresentable(to, i, values[i], why);
+    out[i] = c;
   }
+  const roundedValues = decodeScales(out, to);
   let rounded = 0;
   let maxRelError = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < values.length; i++) {
     const a = values[i];
     const b = roundedValues[i];
     if (Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b))) continue;

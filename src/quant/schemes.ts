@@ -1,5 +1,5 @@
 import type { FormatName, Rounding } from "../formats/index.js";
-import { QuantError } from "./errors.js";
+import { QuantError, type QuantErrorCode } from "./errors.js";
 import { type BlockSpec, checkBlock } from "./layout.js";
 import type { ScaleStorage } from "./scale-encoding.js";
 import { elementLimits, isRuleName, RULE_NAMES, type RuleName, scaleRules } from "./scale-rules.js";
@@ -93,47 +93,38 @@ export function resolveScheme(s: Scheme | PresetName): Scheme {
   }
   elementLimits(s.element);
   if (s.block !== "tensor" && s.block !== "row") checkBlock(s.block);
+  const fail = (code: QuantErrorCode, message: string): never => {
+    throw new QuantError(code, message);
+  };
   if (!isRuleName(s.rule)) {
-    throw new QuantError(
-      "unknown-rule",
-      `unknown scale rule "${String(s.rule)}": expected one of ${RULE_NAMES.join(", ")}`,
-    );
+    fail("unknown-rule", `unknown scale rule "${String(s.rule)}": expected one of ${RULE_NAMES.join(", ")}`);
   }
   if (!STORAGES.includes(s.scale)) {
-    throw new QuantError(
+    fail(
       "invalid-scheme",
       `unknown scale storage "${String(s.scale)}": expected one of ${STORAGES.join(", ")}`,
     );
   }
   if (s.scale === "ue8m0" && !scaleRules[s.rule].powerOfTwo) {
-    throw new QuantError(
+    fail(
       "invalid-scheme",
       `scale storage "ue8m0" needs a power-of-two rule (floor, ceil, even, rceil, deepseek), got "${s.rule}"`,
     );
   }
   if ((s.scale === "e4m3") !== (s.rule === "nvfp4")) {
-    throw new QuantError(
+    fail(
       "invalid-scheme",
       `scale storage "e4m3" goes with rule "nvfp4" and only with it (got scale "${s.scale}", rule "${s.rule}")`,
     );
   }
   if (s.rounding !== undefined && !ROUNDINGS.includes(s.rounding)) {
-    throw new QuantError(
-      "invalid-scheme",
-      `unknown rounding "${String(s.rounding)}": expected ${ROUNDINGS.join(", ")}`,
-    );
+    fail("invalid-scheme", `unknown rounding "${String(s.rounding)}": expected ${ROUNDINGS.join(", ")}`);
   }
   if (s.scaling !== undefined && s.scaling !== "reciprocal" && s.scaling !== "divide") {
-    throw new QuantError(
-      "invalid-scheme",
-      `unknown scaling "${String(s.scaling)}": expected "reciprocal" or "divide"`,
-    );
+    fail("invalid-scheme", `unknown scaling "${String(s.scaling)}": expected "reciprocal" or "divide"`);
   }
   if (s.amaxFloor !== undefined && !(s.amaxFloor > 0 && Number.isFinite(s.amaxFloor))) {
-    throw new QuantError(
-      "invalid-scheme",
-      `amaxFloor ${String(s.amaxFloor)} must be a positive finite number`,
-    );
+    fail("invalid-scheme", `amaxFloor ${String(s.amaxFloor)} must be a positive finite number`);
   }
   return s;
 }

@@ -69,8 +69,6 @@ export function createAuditPool(threads = defaultAuditThreads()): AuditPool {
   return {
     kernel,
     concurrency: threads + 1,
-    close: async () => {
-      await Promise.all(workers.map((w) => w.terminate()));
-    },
+    close: async () => void (await Promise.all(workers.map((w) => w.terminate()))),
   };
 }

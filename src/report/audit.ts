@@ -12,6 +12,7 @@ import { bootstrapRelError, type Interval, sampleIndices } from "./sampling.js";
 import { decodeScaleValues } from "./scale-values.js";
 import { ShardSources } from "./shard-sources.js";
 import { readSnapshot, type Snapshot, type SnapshotTensor, throwIfFatal } from "./snapshot.js";
+import { blockGrid } from "./tensor-values.js";
 
 /** A scale that is not an exact power of two. */
 export interface ScaleException {
@@ -94,11 +95,6 @@ export interface AuditOptions {
   concurrency?: number;
 }
 
-/** An empty histogram collector for `AuditOptions.histograms`. */
-export function newHistograms(): AuditHistograms {
-  return { codes: new Float64Array(256), scaleExponents: new Map() };
-}
-
 const MAX_EXCEPTIONS = 8;
 export const UE8M0_RULE =
   "sf = 2^ceil(log2(max(amax, 1e-4) / 448)) per block, E4M3 RNE saturating (DeepGEMM ceil_to_ue8m0)";
@@ -109,18 +105,16 @@ function auditScales(values: Float32Array, h: AuditHistograms | undefined): Tens
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const ok = isPowerOfTwoF32(v);
+    const positive = v > 0 && Number.isFinite(v);
     if (ok) pow2++;
-    else if (exceptions.length < MAX_EXCEPTIONS) {
-      const e = v > 0 && Number.isFinite(v) ? Math.floor(Math.log2(v)) : 0;
+    else if (exceptions.length < MAX_EXCEPTIONS)
       exceptions.push({
         index: i,
         value: v,
-        mantissa: v > 0 && Number.isFinite(v) ? v / 2 ** e : Number.NaN,
+        mantissa: positive ? v / 2 ** Math.floor(Math.log2(v)) : Number.NaN,
       });
-    }
-    if (h && v > 0 && Number.isFinite(v)) {
-      const bits = f32Bits(v);
-      const ef = (bits >>> 23) & 0xff;
+    if (h && positive) {
+      const ef = (f32Bits(v) >>> 23) & 0xff;
       const e = ef === 0 ? -127 : ef - 127;
       const slot = h.scaleExponents.get(e) ?? [0, 0];
       slot[ok ? 0 : 1]++;
@@ -145,15 +139,13 @@ function report(s: ErrorStats, interval: Interval | null): RequantReport {
   };
 }
 
-function requantApplies(q: ReportQuantizedWeight): boolean {
-  return (
-    q.element === "float8_e4m3fn" &&
-    (q.scaleStorage === "f32" || q.scaleStorage === "bf16" || q.scaleStorage === "f16") &&
-    q.shape.length >= 2
-  );
-}
+/** Scale storages the requantization starts from (float scales). */
+const FLOAT_SCALES: ReadonlySet<string> = new Set(["f32", "bf16", "f16"]);
+const requantApplies = (q: ReportQuantizedWeight) =>
+  q.element === "float8_e4m3fn" && FLOAT_SCALES.has(q.scaleStorage) && q.shape.length >= 2;
 
-const layerOf = (name: string): number | null => {
+/** Layer index from a tensor name (`layers.N.`, `h.N.`, `blocks.N.`), or null. */
+export const layerOf = (name: string): number | null => {
   const m = /(?:^|\.)(?:layers|h|blocks?)\.(\d+)\./.exec(name);
   return m ? Number(m[1]) : null;
 };
@@ -167,8 +159,7 @@ const layerOf = (name: string): number | null => {
  * blocks per tensor are read (seeded) and each error carries a 95% bootstrap interval.
  */
 export async function auditCheckpoint(dir: CheckpointDir, options: AuditOptions = {}): Promise<AuditResult> {
-  const s = await readSnapshot(dir);
-  throwIfFatal(s);
+  const s = throwIfFatal(await readSnapshot(dir));
   return auditSnapshot(dir, s, options);
 }
 
@@ -183,12 +174,9 @@ export async function auditSnapshot(
   const weights = layout.quantized
     .filter((q) => filter.length === 0 || matchAny(q.name, filter) || matchAny(q.data, filter))
     .filter((q) => s.byName.has(q.data) && s.byName.has(q.scale));
-  const pos = (t: SnapshotTensor) => [s.shards.findIndex((x) => x.file === t.shard), t.fileOffsets[0]];
-  weights.sort((a, b) => {
-    const [sa, oa] = pos(s.byName.get(a.data)!);
-    const [sb, ob] = pos(s.byName.get(b.data)!);
-    return sa - sb || oa - ob;
-  });
+  // Snapshot tensors are in file order (shard, then offset): each shard is read front to back.
+  const order = new Map(s.tensors.map((t, i) => [t.name, i]));
+  weights.sort((a, b) => order.get(a.data)! - order.get(b.data)!);
   const sample = options.sample && options.sample > 0 ? Math.floor(options.sample) : 0;
   const seed = options.seed ?? 0;
   const kernel = options.kernel ?? inThreadKernel;
@@ -200,28 +188,17 @@ export async function auditSnapshot(
   const blocksOf: ErrorStats[][] = [];
   // Close each shard once every weight in it is done.
   const left = new Map<string, number>();
-  for (const q of weights) {
-    for (const n of [q.data, q.scale]) {
-      const sh = s.byName.get(n)!.shard;
-      left.set(sh, (left.get(sh) ?? 0) + 1);
-    }
-  }
+  const shardsOf = (q: ReportQuantizedWeight) => [q.data, q.scale].map((n) => s.byName.get(n)!.shard);
+  for (const q of weights) for (const sh of shardsOf(q)) left.set(sh, (left.get(sh) ?? 0) + 1);
   const release = async (q: ReportQuantizedWeight) => {
-    const open = new Set<string>();
-    for (const n of [q.data, q.scale]) {
-      const sh = s.byName.get(n)!.shard;
-      left.set(sh, left.get(sh)! - 1);
-    }
-    for (const [sh, n] of left) if (n > 0) open.add(sh);
-    await sources.closeExcept(open);
+    for (const sh of shardsOf(q)) left.set(sh, left.get(sh)! - 1);
+    await sources.closeExcept(new Set([...left].filter(([, n]) => n > 0).map(([sh]) => sh)));
   };
 
   const one = async (q: ReportQuantizedWeight, i: number): Promise<TensorAudit> => {
     const st = s.byName.get(q.scale)!;
-    const values = decodeScaleValues(
-      st.dtype,
-      await sources.read(st.shard, st.fileOffsets[0], st.byteLength),
-    );
+    const scaleBytes = await sources.read(st.shard, st.fileOffsets[0], st.byteLength);
+    const values = decodeScaleValues(st.dtype, scaleBytes);
     const audit: TensorAudit = {
       weight: q.name,
       data: q.data,
@@ -230,19 +207,16 @@ export async function auditSnapshot(
       shape: q.shape,
       block: q.block,
       scaleDtype: q.scaleDtype,
-      scales: values
-        ? auditScales(values, options.histograms)
-        : { count: 0, powerOfTwo: 0, nonPowerOfTwo: 0, exceptions: [] },
+      scales: auditScales(values ?? new Float32Array(0), options.histograms),
       requant: null,
       note: null,
     };
-    const want = expectedScaleShape(q.shape, q.block);
-    const gridOk = values !== null && values.length === want.reduce((a, b) => a * b, 1);
+    const gridSize = expectedScaleShape(q.shape, q.block).reduce((a, b) => a * b, 1);
     if (!requantApplies(q)) {
       audit.note = "UE8M0 requantization applies to block-FP8 E4M3 weights with float scales only";
-    } else if (!gridOk) {
+    } else if (values?.length !== gridSize) {
       audit.note = "scale grid does not match the weight (see fp8kit lint); requantization skipped";
-    } else if (values) {
+    } else {
       const t = s.byName.get(q.data)!;
       if (!sample) {
         const codes = await sources.read(t.shard, t.fileOffsets[0], t.byteLength);
@@ -253,21 +227,14 @@ export async function auditSnapshot(
           block: q.block,
           wantCodes: !!options.histograms,
         });
-        if (options.histograms && r.codes)
-          for (let c = 0; c < 256; c++) options.histograms.codes[c] += r.codes[c];
+        if (r.codes) addCodes(options.histograms, r.codes);
         audit.requant = report(r.sums, null);
         sumsOf[i] = r.sums;
       } else {
         const per = await measureSample(req, sources, t, values, q, sample, seed ^ i, options.histograms);
-        const sums = per.reduce(mergeStats, emptyStats());
         blocksOf[i] = per;
-        const interval = bootstrapRelError(
-          per.map((b) => b.ee),
-          per.map((b) => b.xx),
-          seed + i,
-        );
-        sumsOf[i] = sums;
-        audit.requant = report(sums, interval);
+        sumsOf[i] = per.reduce(mergeStats, emptyStats());
+        audit.requant = report(sumsOf[i], blockInterval(per, seed + i));
       }
     }
     await release(q);
@@ -281,8 +248,8 @@ export async function auditSnapshot(
       while (inflight.size >= (sample ? 1 : concurrency)) await Promise.race(inflight);
       const p = one(weights[i], i);
       const settled: Promise<unknown> = p.then(
-        (): boolean => inflight.delete(settled),
-        (): boolean => inflight.delete(settled),
+        () => inflight.delete(settled),
+        () => inflight.delete(settled),
       );
       inflight.add(settled);
       results.push(p);
@@ -293,9 +260,6 @@ export async function auditSnapshot(
   }
   const tensors = await Promise.all(results);
   const total = sumsOf.filter(Boolean).reduce(mergeStats, emptyStats());
-  const pooled = blocksOf.flat().filter(Boolean);
-  const pooledErr = pooled.map((b) => b.ee);
-  const pooledRef = pooled.map((b) => b.xx);
   const measured = tensors.filter((t) => t.requant !== null);
   const nonPow = tensors.filter((t) => t.scales.nonPowerOfTwo > 0);
   return {
@@ -316,24 +280,23 @@ export async function auditSnapshot(
         measured.length === 0
           ? null
           : {
-              ...report(total, sample ? bootstrapRelError(pooledErr, pooledRef, seed) : null),
+              ...report(total, sample ? blockInterval(blocksOf.flat().filter(Boolean), seed) : null),
               tensors: measured.length,
             },
     },
   };
 }
 
-function dims(q: ReportQuantizedWeight) {
-  const rows = q.shape[q.shape.length - 2];
-  const cols = q.shape[q.shape.length - 1];
-  const mats = q.shape.slice(0, -2).reduce((a, b) => a * b, 1);
-  const [br, bc] = q.block;
-  return { rows, cols, mats, br, bc, gr: Math.ceil(rows / br), gc: Math.ceil(cols / bc) };
-}
+/** The 95% bootstrap interval of the pooled relative error of sampled blocks. */
+const blockInterval = (blocks: readonly ErrorStats[], seed: number): Interval =>
+  bootstrapRelError(
+    blocks.map((b) => b.ee),
+    blocks.map((b) => b.xx),
+    seed,
+  );
 
-function addCodes(h: AuditHistograms | undefined, hist: Uint32Array, n: number): void {
-  if (!h) return;
-  for (let i = 0; i < n; i++) h.codes[i & 255] += hist[i];
+function addCodes(h: AuditHistograms | undefined, counts: ArrayLike<number>): void {
+  if (h) for (let c = 0; c < 256; c++) h.codes[c] += counts[c];
 }
 
 async function measureSample(
@@ -346,7 +309,7 @@ async function measureSample(
   seed: number,
   h: AuditHistograms | undefined,
 ): Promise<ErrorStats[]> {
-  const { rows, cols, mats, br, bc, gr, gc } = dims(q);
+  const { rows, cols, mats, br, bc, gr, gc } = blockGrid(q);
   // The same seed picks the same blocks on every machine.
   const picks = sampleIndices(mats * gr * gc, n, seededUniform(seed));
   const hist = new Uint32Array(256);
@@ -368,7 +331,7 @@ async function measureSample(
     for (const p of parts) for (let i = 0; i < p.length; i++) hist[p[i]]++;
     const sums = emptyStats();
     req.block(hist, 0, scales[b], sums);
-    addCodes(h, hist, 256);
+    addCodes(h, hist);
     out.push(sums);
   }
   return out;

@@ -63,11 +63,6 @@ export function finding(
 
 /** Number of findings of each severity. */
 export function countFindings(findings: readonly Finding[]): { errors: number; warnings: number } {
-  let errors = 0;
-  let warnings = 0;
-  for (const f of findings) {
-    if (f.severity === "error") errors++;
-    else warnings++;
-  }
-  return { errors, warnings };
+  const errors = findings.filter((f) => f.severity === "error").length;
+  return { errors, warnings: findings.length - errors };
 }

@@ -86,6 +86,7 @@ export function compareFormats(
   const out: FormatComparison[] = [];
   for (const format of formats) {
     const spec = COMPARE_FORMATS[format];
+    const head = { tensor, format, label: spec.label };
     try {
       let y: Float32Array;
       let saturated = 0;
@@ -96,30 +97,11 @@ export function compareFormats(
         y = dequantize(q) as Float32Array;
         saturated = countMaxMagnitude(q.data, spec.preset);
       }
-      out.push({
-        tensor,
-        format,
-        label: spec.label,
-        ...errorSummary(x, y),
-        saturated,
-        elements: x.length,
-        error: null,
-      });
+      out.push({ ...head, ...errorSummary(x, y), saturated, elements: x.length, error: null });
     } catch (e) {
       const nan = Number.NaN;
-      out.push({
-        tensor,
-        format,
-        label: spec.label,
-        relError: nan,
-        sqnrDb: null,
-        cosine: nan,
-        maxAbsError: nan,
-        saturated: 0,
-        flushed: 0,
-        elements: x.length,
-        error: (e as Error).message,
-      });
+      const failed = { relError: nan, sqnrDb: null, cosine: nan, maxAbsError: nan, saturated: 0, flushed: 0 };
+      out.push({ ...head, ...failed, elements: x.length, error: (e as Error).message });
     }
   }
   return out;

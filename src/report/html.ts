@@ -18,9 +18,7 @@ function inlineJson(v: unknown): string {
     .replace(/\u2029/g, "\\u2029");
 }
 
-function inlineScript(js: string): string {
-  return js.replace(/<\/script/gi, "<\\/script");
-}
+const inlineScript = (js: string) => js.replace(/<\/script/gi, "<\\/script");
 
 const pct = (x: number) => `${(x * 100).toPrecision(3)}%`;
 

@@ -59,12 +59,23 @@ export interface InspectOptions {
   path?: string;
 }
 
-/** Builds the inspect result from a snapshot and its detected layout (no I/O). */
-export function inspectSnapshot(
-  s: Snapshot,
-  layout: ReportLayout,
+/** The layout of a snapshot (config, hf_quant_config.json and tensor headers). */
+export function layoutOf(s: Snapshot): ReportLayout {
+  return detectReportLayout(s.config, s.hfQuantConfig, s.tensors);
+}
+
+/**
+ * `fp8kit inspect`: reads config.json, the index and every shard header (never tensor data) and
+ * describes the checkpoint: architecture, parameter count, bytes by dtype, quantized layout,
+ * compatibility matrix, tensor-parallel splits and the tensor table. Throws an `Fp8kitError` when
+ * there is nothing to inspect (no shards, config.json not JSON, a bad index).
+ */
+export async function inspectCheckpoint(
+  dir: CheckpointDir,
   options: InspectOptions = {},
-): InspectResult {
+): Promise<InspectResult> {
+  const s = throwIfFatal(await readSnapshot(dir));
+  const layout = layoutOf(s);
   const path = options.path ?? s.name;
   // U8 containers of FP4 codes hold two parameters per byte; F4-dtype tensors already count elements.
   const packed = new Set(
@@ -76,8 +87,7 @@ export function inspectSnapshot(
   const blocks: Record<string, number> = {};
   for (const q of layout.quantized) {
     scaleDtypes[q.scaleDtype] = (scaleDtypes[q.scaleDtype] ?? 0) + 1;
-    const b = `${q.block[0]}x${q.block[1]}`;
-    blocks[b] = (blocks[b] ?? 0) + 1;
+    blocks[q.block.join("x")] = (blocks[q.block.join("x")] ?? 0) + 1;
   }
   const filter = options.filter ?? [];
   const tensors: TensorRow[] = [];
@@ -116,24 +126,4 @@ export function inspectSnapshot(
     tensors,
     problems: s.problems,
   };
-}
-
-/** The layout of a snapshot (config, hf_quant_config.json and tensor headers). */
-export function layoutOf(s: Snapshot): ReportLayout {
-  return detectReportLayout(s.config, s.hfQuantConfig, s.tensors);
-}
-
-/**
- * `fp8kit inspect`: reads config.json, the index and every shard header (never tensor data) and
- * describes the checkpoint: architecture, parameter count, bytes by dtype, quantized layout,
- * compatibility matrix, tensor-parallel splits and the tensor table. Throws an `Fp8kitError` when
- * there is nothing to inspect (no shards, config.json not JSON, a bad index).
- */
-export async function inspectCheckpoint(
-  dir: CheckpointDir,
-  options: InspectOptions = {},
-): Promise<InspectResult> {
-  const s = await readSnapshot(dir);
-  throwIfFatal(s);
-  return inspectSnapshot(s, layoutOf(s), options);
 }

@@ -1,9 +1,10 @@
 import { quantizationConfig } from "../checkpoint/index.js";
 import type { CheckpointDir } from "../safetensors/index.js";
-import { countFindings, type Finding, finding } from "./findings.js";
+import { countFindings, type Finding, type FindingCode, finding } from "./findings.js";
 import { layoutOf } from "./inspect.js";
 import type { ReportLayout } from "./layout.js";
-import { countBadScales, decodeScaleValues } from "./scale-values.js";
+import { type BadScaleCounts, countBadScales, decodeScaleValues } from "./scale-values.js";
+import { ShardSources } from "./shard-sources.js";
 import { readSnapshot, type Snapshot } from "./snapshot.js";
 
 /** What `fp8kit lint` reports (the `--json` shape, version 1; see docs/REPORT.md). */
@@ -37,23 +38,12 @@ export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = 
   const layout = layoutOf(s);
   for (const p of layout.problems)
     findings.push(finding("error", p.code, shardOf(s, p.tensor), p.tensor, p.message, p.fix));
-  for (const sh of s.shards) {
-    if (sh.metadata?.format === undefined && sh.tensors.length > 0) {
-      findings.push(
-        finding(
-          "warning",
-          "metadata-format",
-          sh.file,
-          null,
-          '__metadata__ has no "format" (some transformers versions fail to load it)',
-          'rewrite the shard with __metadata__ {"format": "pt"}',
-        ),
-      );
-    }
-  }
+  const noFormat = '__metadata__ has no "format" (some transformers versions fail to load it)';
+  const noFormatFix = 'rewrite the shard with __metadata__ {"format": "pt"}';
+  for (const sh of s.shards.filter((sh) => sh.metadata?.format === undefined && sh.tensors.length > 0))
+    findings.push(finding("warning", "metadata-format", sh.file, null, noFormat, noFormatFix));
   findings.push(...checkConfig(s, layout));
-  let scaleTensorsRead = 0;
-  if (!options.headersOnly) scaleTensorsRead = await checkScaleValues(dir, s, layout, findings);
+  const scaleTensorsRead = options.headersOnly ? 0 : await checkScaleValues(dir, s, layout, findings);
   const { errors, warnings } = countFindings(findings);
   return {
     schema: "fp8kit.lint/1",
@@ -73,13 +63,13 @@ export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = 
 
 type Config = Record<string, unknown>;
 
-/** A `config-mismatch` finding. */
+/** A `config-mismatch` finding (about config.json itself unless a tensor is named). */
 const mismatch = (
   severity: Finding["severity"],
-  file: string,
-  tensor: string | null,
   message: string,
   fix: string,
+  file = "config.json",
+  tensor: string | null = null,
 ) => finding(severity, "config-mismatch", file, tensor, message, fix);
 
 const USE_MATCHING_CONFIG = "use the config.json that belongs to these weights";
@@ -100,15 +90,8 @@ function checkConfig(s: Snapshot, layout: ReportLayout): Finding[] {
 /** No config.json at all (a warning unless reading it already failed). */
 function missingConfig(s: Snapshot): Finding[] {
   if (s.problems.some((p) => p.file === "config.json")) return [];
-  return [
-    mismatch(
-      "warning",
-      "config.json",
-      null,
-      "no config.json: architecture and quantization are unknown to loaders",
-      "copy config.json from the source model",
-    ),
-  ];
+  const message = "no config.json: architecture and quantization are unknown to loaders";
+  return [mismatch("warning", message, "copy config.json from the source model")];
 }
 
 /**
@@ -119,26 +102,14 @@ function declaredQuantization(s: Snapshot, layout: ReportLayout, qc: Config | nu
   if (s.hfQuantConfig !== null) return [];
   const quantized = layout.quantized.length > 0;
   if (qc && !quantized) {
-    return [
-      mismatch(
-        "error",
-        "config.json",
-        null,
-        `quantization_config declares quant_method ${JSON.stringify(qc.quant_method)} but no quantized tensors were found`,
-        "remove quantization_config (the weights are unquantized)",
-      ),
-    ];
+    const message = `quantization_config declares quant_method ${JSON.stringify(qc.quant_method)} but no quantized tensors were found`;
+    return [mismatch("error", message, "remove quantization_config (the weights are unquantized)")];
   }
   if (!qc && quantized) {
-    return [
-      mismatch(
-        "error",
-        "config.json",
-        null,
-        `${layout.quantized.length} quantized weights but no quantization_config`,
-        'add the quantization_config, e.g. {"quant_method":"fp8","weight_block_size":[128,128],"activation_scheme":"dynamic","fmt":"e4m3"}',
-      ),
-    ];
+    const message = `${layout.quantized.length} quantized weights but no quantization_config`;
+    const fix =
+      'add the quantization_config, e.g. {"quant_method":"fp8","weight_block_size":[128,128],"activation_scheme":"dynamic","fmt":"e4m3"}';
+    return [mismatch("error", message, fix)];
   }
   return [];
 }
@@ -148,15 +119,8 @@ function blockSize(qc: Config | null): Finding[] {
   const wbs = qc?.weight_block_size;
   if (wbs === undefined) return [];
   if (Array.isArray(wbs) && wbs.length === 2 && wbs.every((x) => Number.isSafeInteger(x) && x > 0)) return [];
-  return [
-    mismatch(
-      "error",
-      "config.json",
-      null,
-      `weight_block_size ${JSON.stringify(wbs)} is not two positive integers`,
-      "set weight_block_size to [128, 128]",
-    ),
-  ];
+  const message = `weight_block_size ${JSON.stringify(wbs)} is not two positive integers`;
+  return [mismatch("error", message, "set weight_block_size to [128, 128]")];
 }
 
 /**
@@ -165,25 +129,17 @@ function blockSize(qc: Config | null): Finding[] {
  * patterns are not checked).
  */
 function modulesNotToConvert(s: Snapshot, layout: ReportLayout, qc: Config | null): Finding[] {
-  const skip = [qc?.modules_to_not_convert, qc?.ignored_layers, qc?.ignore].find(Array.isArray) as
-    | unknown[]
-    | undefined;
+  const skip: unknown[] | undefined = [qc?.modules_to_not_convert, qc?.ignored_layers, qc?.ignore].find(
+    Array.isArray,
+  );
   if (!skip) return [];
   const mods = skip.filter((m): m is string => typeof m === "string" && !m.startsWith("re:"));
+  const listed = (mod: string) => mods.some((m) => mod === m || mod.endsWith(`.${m}`));
+  const what = "quantized, but its module is listed in modules_to_not_convert/ignore";
+  const fix = "remove the module from the list, or dequantize the weight";
   return layout.quantized
-    .filter((q) => {
-      const mod = q.name.replace(/\.weight$/, "");
-      return mods.some((m) => mod === m || mod.endsWith(`.${m}`));
-    })
-    .map((q) =>
-      mismatch(
-        "error",
-        shardOf(s, q.data),
-        q.data,
-        "quantized, but its module is listed in modules_to_not_convert/ignore",
-        "remove the module from the list, or dequantize the weight",
-      ),
-    );
+    .filter((q) => listed(q.name.replace(/\.weight$/, "")))
+    .map((q) => mismatch("error", what, fix, shardOf(s, q.data), q.data));
 }
 
 /** The embedding matrix is [vocab_size, hidden_size]. */
@@ -194,11 +150,11 @@ function embeddingShape(s: Snapshot, config: Config): Finding[] {
   const [rows, width] = embed.shape;
   if (typeof config.vocab_size === "number" && rows !== config.vocab_size) {
     const message = `embedding has ${rows} rows, config vocab_size is ${config.vocab_size}`;
-    out.push(mismatch("error", embed.shard, embed.name, message, USE_MATCHING_CONFIG));
+    out.push(mismatch("error", message, USE_MATCHING_CONFIG, embed.shard, embed.name));
   }
   if (typeof config.hidden_size === "number" && width !== config.hidden_size) {
     const message = `embedding width ${width}, config hidden_size is ${config.hidden_size}`;
-    out.push(mismatch("error", embed.shard, embed.name, message, USE_MATCHING_CONFIG));
+    out.push(mismatch("error", message, USE_MATCHING_CONFIG, embed.shard, embed.name));
   }
   return out;
 }
@@ -214,20 +170,21 @@ function layerCount(s: Snapshot, config: Config): Finding[] {
     if (m) maxLayer = Math.max(maxLayer, Number(m[1]));
   }
   if (maxLayer < layers + extra) return [];
-  return [
-    mismatch(
-      "warning",
-      "config.json",
-      null,
-      `tensors go up to layer ${maxLayer}, config num_hidden_layers is ${layers}${extra ? ` (+${extra} MTP)` : ""}`,
-      USE_MATCHING_CONFIG,
-    ),
-  ];
+  const message = `tensors go up to layer ${maxLayer}, config num_hidden_layers is ${layers}${extra ? ` (+${extra} MTP)` : ""}`;
+  return [mismatch("warning", message, USE_MATCHING_CONFIG)];
 }
 
 function shardOf(s: Snapshot, tensor: string): string {
   return s.byName.get(tensor)?.shard ?? s.name;
 }
+
+/** Each kind of unusable scale value, in the order lint reports them. */
+const BAD_SCALES = [
+  ["nan", "scale-nan", "NaN"],
+  ["inf", "scale-inf", "infinite"],
+  ["negative", "scale-negative", "negative"],
+  ["zero", "scale-zero", "zero (the block dequantizes to 0)"],
+] as const satisfies readonly (readonly [keyof BadScaleCounts, FindingCode, string])[];
 
 async function checkScaleValues(
   dir: CheckpointDir,
@@ -239,53 +196,30 @@ async function checkScaleValues(
   for (const q of layout.quantized) {
     const t = s.byName.get(q.scale);
     if (!t) continue;
-    const list = byShard.get(t.shard) ?? [];
-    list.push(q.scale);
-    byShard.set(t.shard, list);
+    if (!byShard.has(t.shard)) byShard.set(t.shard, []);
+    byShard.get(t.shard)!.push(q.scale);
   }
+  const sources = new ShardSources(dir);
   let read = 0;
   for (const [shard, names] of byShard) {
-    let source: Awaited<ReturnType<CheckpointDir["open"]>> | null = null;
     try {
-      source = await dir.open(shard);
       for (const name of names) {
         const t = s.byName.get(name)!;
-        const values = decodeScaleValues(t.dtype, await source.read(t.fileOffsets[0], t.byteLength));
+        const values = decodeScaleValues(t.dtype, await sources.read(shard, t.fileOffsets[0], t.byteLength));
         read++;
         if (values === null) continue;
         const c = countBadScales(values);
-        const what = (n: number, kind: string) =>
-          `${n} of ${values.length} scales are ${kind} (first at flat index ${c.first})`;
         const fix = `recompute the scales of ${name.replace(/\.weight_scale(_inv)?$|_scales$/, "")} from the original weights`;
-        if (c.nan) out.push(finding("error", "scale-nan", shard, name, what(c.nan, "NaN"), fix));
-        if (c.inf) out.push(finding("error", "scale-inf", shard, name, what(c.inf, "infinite"), fix));
-        if (c.negative)
-          out.push(finding("error", "scale-negative", shard, name, what(c.negative, "negative"), fix));
-        if (c.zero)
-          out.push(
-            finding(
-              "error",
-              "scale-zero",
-              shard,
-              name,
-              what(c.zero, "zero (the block dequantizes to 0)"),
-              fix,
-            ),
-          );
+        for (const [key, code, kind] of BAD_SCALES) {
+          const message = `${c[key]} of ${values.length} scales are ${kind} (first at flat index ${c.first})`;
+          if (c[key]) out.push(finding("error", code, shard, name, message, fix));
+        }
       }
     } catch (e) {
-      out.push(
-        finding(
-          "error",
-          "unreadable-file",
-          shard,
-          null,
-          `cannot read scales (${(e as Error).message})`,
-          "re-download or rewrite the shard",
-        ),
-      );
+      const message = `cannot read scales (${(e as Error).message})`;
+      out.push(finding("error", "unreadable-file", shard, null, message, "re-download or rewrite the shard"));
     } finally {
-      await source?.close?.();
+      await sources.closeAll();
     }
   }
   return read;

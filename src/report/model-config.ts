@@ -1,4 +1,4 @@
-import type { Dtype } from "../safetensors/index.js";
+import type { Dtype, TensorInfo } from "../safetensors/index.js";
 import { isScaleTensor } from "./layout.js";
 
 /** Architecture and sizes read from config.json (null where the config does not say). */
@@ -24,9 +24,8 @@ const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
 /** Reads the usual Hugging Face keys (and their MoE variants) from a config.json object. */
 export function summarizeConfig(config: Record<string, unknown> | null): ArchitectureSummary {
   const c = config ?? {};
-  const arch = Array.isArray(c.architectures) ? c.architectures.filter((a) => typeof a === "string") : [];
   return {
-    architectures: arch as string[],
+    architectures: Array.isArray(c.architectures) ? c.architectures.filter((a) => typeof a === "string") : [],
     modelType: str(c.model_type),
     hiddenSize: num(c.hidden_size),
     intermediateSize: num(c.intermediate_size),
@@ -39,15 +38,6 @@ export function summarizeConfig(config: Record<string, unknown> | null): Archite
     moeIntermediateSize: num(c.moe_intermediate_size),
     torchDtype: str(c.torch_dtype) ?? str(c.dtype),
   };
-}
-
-/** A tensor entry as the headers give it. */
-interface Entry {
-  name: string;
-  dtype: Dtype;
-  shape: readonly number[];
-  numel: number;
-  byteLength: number;
 }
 
 /** Parameters and bytes of a checkpoint. */
@@ -69,7 +59,7 @@ export interface SizeSummary {
  * (`weight_packed`, gpt-oss `_blocks`, ModelOpt NVFP4 `weight`) holds two per byte; this is what
  * huggingface.js `computeParametersCount` does for Hub repos. `packed` names the packed tensors.
  */
-export function summarizeSizes(tensors: readonly Entry[], packed: ReadonlySet<string>): SizeSummary {
+export function summarizeSizes(tensors: readonly TensorInfo[], packed: ReadonlySet<string>): SizeSummary {
   let parameters = 0;
   let scaleElements = 0;
   let tensorBytes = 0;

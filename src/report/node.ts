@@ -1,6 +1,7 @@
 // Node-only entry points of the report layer (file system): the commands on a path.
 import { NodeCheckpointDir, writeFileAtomic } from "../safetensors/node.js";
 import { type AuditOptions, type AuditResult, auditCheckpoint } from "./audit.js";
+import type { AuditKernel } from "./audit-kernel.js";
 import { createAuditPool, defaultAuditThreads } from "./audit-pool-node.js";
 import { loadChartLibraries } from "./chart-libraries-node.js";
 import { ReportError } from "./errors.js";
@@ -36,14 +37,18 @@ export async function auditPath(
 ): Promise<AuditResult> {
   const { workers = defaultAuditThreads(), ...rest } = options;
   const dir = await NodeCheckpointDir.open(path);
-  const pool = workers > 1 && !options.sample ? createAuditPool(workers) : null;
+  // Sample mode reads a few blocks at a time: no tensor is worth sending to a worker.
+  return withPool(options.sample ? 0 : workers, (pool) => auditCheckpoint(dir, { path, ...rest, ...pool }));
+}
+
+/** Runs `run` with an audit pool of `workers` threads (none for 0 or 1), closed afterwards. */
+async function withPool<T>(
+  workers: number,
+  run: (pool: { kernel?: AuditKernel; concurrency?: number }) => Promise<T>,
+): Promise<T> {
+  const pool = workers > 1 ? createAuditPool(workers) : null;
   try {
-    return await auditCheckpoint(dir, {
-      path,
-      ...rest,
-      kernel: pool?.kernel,
-      concurrency: pool?.concurrency,
-    });
+    return await run({ kernel: pool?.kernel, concurrency: pool?.concurrency });
   } finally {
     await pool?.close();
   }
@@ -75,20 +80,15 @@ export async function writeReport(
   const libraries = loadChartLibraries();
   const dir = await NodeCheckpointDir.open(path);
   const against = options.against ? await NodeCheckpointDir.open(options.against) : undefined;
-  const pool = workers > 1 ? createAuditPool(workers) : null;
-  let data: ReportData;
-  try {
-    data = await buildReportData(dir, {
+  const data = await withPool(workers, (pool) =>
+    buildReportData(dir, {
       ...rest,
       path: options.path ?? path,
       against,
       againstPath: options.against,
-      kernel: pool?.kernel,
-      concurrency: pool?.concurrency,
-    });
-  } finally {
-    await pool?.close();
-  }
+      ...pool,
+    }),
+  );
   const html = renderReportHtml(data, libraries);
   try {
     await writeFileAtomic(out, html);

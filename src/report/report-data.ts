@@ -1,7 +1,7 @@
 import { matchAny } from "../checkpoint/glob.js";
 import { decodeTable } from "../formats/index.js";
 import type { CheckpointDir } from "../safetensors/index.js";
-import { type AuditResult, auditSnapshot, newHistograms } from "./audit.js";
+import { type AuditHistograms, type AuditResult, auditSnapshot, layerOf } from "./audit.js";
 import type { AuditKernel } from "./audit-kernel.js";
 import {
   COMPARE_FORMAT_NAMES,
@@ -70,6 +70,9 @@ export interface ReportOptions {
   concurrency?: number;
 }
 
+/** Unquantized float dtypes, compared as they are. */
+const FLOAT_DTYPES: ReadonlySet<string> = new Set(["BF16", "F16", "F32"]);
+
 /** Rows of a tensor used in the format comparison (multiple of 128, so 128x128 blocks are whole). */
 const MAX_COMPARE_ROWS = 512;
 
@@ -79,18 +82,12 @@ const MAX_COMPARE_ROWS = 512;
  * format in `formats` would give on a few tensors. Streams tensor by tensor.
  */
 export async function buildReportData(dir: CheckpointDir, options: ReportOptions = {}): Promise<ReportData> {
-  const s = await readSnapshot(dir);
-  throwIfFatal(s);
+  const s = throwIfFatal(await readSnapshot(dir));
   const layout = layoutOf(s);
   const notes: string[] = [];
-  const hist = newHistograms();
-  const audit = await auditSnapshot(dir, s, {
-    sample: options.sample,
-    seed: options.seed,
-    histograms: hist,
-    kernel: options.kernel,
-    concurrency: options.concurrency,
-  });
+  const hist: AuditHistograms = { codes: new Float64Array(256), scaleExponents: new Map() };
+  const { sample, seed, kernel, concurrency } = options;
+  const audit = await auditSnapshot(dir, s, { sample, seed, kernel, concurrency, histograms: hist });
   const perTensor: ReportData["perTensor"] = [];
   for (const t of audit.tensors) {
     if (t.requant && t.layer !== null)
@@ -102,20 +99,18 @@ export async function buildReportData(dir: CheckpointDir, options: ReportOptions
       });
   }
   let errorKind = "relative Frobenius error that Blackwell's UE8M0 requantization adds";
+  const against = options.against ? (options.againstPath ?? options.against.name) : null;
   if (options.against) {
-    const name = options.againstPath ?? options.against.name;
-    const rows = await compareCheckpoints(dir, s, layout, options.against, `vs ${name}`, notes);
-    perTensor.push(...rows);
-    errorKind = `relative Frobenius error against ${name} (and of UE8M0 requantization)`;
+    perTensor.push(...(await compareCheckpoints(dir, s, layout, options.against, `vs ${against}`, notes)));
+    errorKind = `relative Frobenius error against ${against} (and of UE8M0 requantization)`;
   }
   if (perTensor.length === 0)
     notes.push("no per-layer errors: no block-FP8 E4M3 weights with layer numbers (and no --against)");
-  const formats = await formatComparison(dir, s, layout, options, notes);
   return {
     schema: "fp8kit.report/1",
     title: options.title ?? `fp8kit report: ${options.path ?? s.name}`,
     path: options.path ?? s.name,
-    against: options.against ? (options.againstPath ?? options.against.name) : null,
+    against,
     layout: layout.label,
     errorKind,
     perTensor,
@@ -125,7 +120,7 @@ export async function buildReportData(dir: CheckpointDir, options: ReportOptions
       { exponent, kind: "not a power of two" as const, count: o },
     ]),
     ...codeHistogram(hist.codes),
-    formats,
+    formats: await formatComparison(dir, s, layout, options, notes),
     audit: audit.tensors.length > 0 ? audit.summary : null,
     notes,
   };
@@ -137,9 +132,7 @@ function exponentRange(m: ReadonlyMap<number, [number, number]>): [number, [numb
   const keys = [...m.keys()];
   const lo = Math.min(...keys) - 2;
   const hi = Math.max(...keys) + 2;
-  const out: [number, [number, number]][] = [];
-  for (let e = lo; e <= hi; e++) out.push([e, m.get(e) ?? [0, 0]]);
-  return out;
+  return Array.from({ length: hi - lo + 1 }, (_, k) => [lo + k, m.get(lo + k) ?? [0, 0]]);
 }
 
 function perLayerRms(rows: ReportData["perTensor"]): ReportData["perLayer"] {
@@ -159,24 +152,18 @@ function perLayerRms(rows: ReportData["perTensor"]): ReportData["perLayer"] {
 function codeHistogram(counts: Float64Array): Pick<ReportData, "codes" | "codeStats"> {
   const values = decodeTable("float8_e4m3fn");
   const codes: ReportData["codes"] = [];
-  let total = 0;
-  let zero = 0;
-  let subnormal = 0;
-  let saturated = 0;
-  let nan = 0;
+  const by = { zero: 0, subnormal: 0, normal: 0, "max (448)": 0, NaN: 0 };
   const binades = new Set<number>();
   for (let c = 0; c < 128; c++) {
     const count = counts[c] + counts[c | 0x80];
     const region =
       c === 0 ? "zero" : c < 8 ? "subnormal" : c === 0x7f ? "NaN" : c === 0x7e ? "max (448)" : "normal";
     codes.push({ code: c, value: values[c], region, count });
-    total += count;
-    if (region === "zero") zero += count;
-    else if (region === "subnormal") subnormal += count;
-    else if (region === "NaN") nan += count;
-    else if (region === "max (448)") saturated += count;
+    by[region] += count;
     if (count > 0 && c >= 8 && c < 0x7f) binades.add(c >> 3);
   }
+  const total = by.zero + by.subnormal + by.normal + by["max (448)"] + by.NaN;
+  const { zero, subnormal, "max (448)": saturated, NaN: nan } = by;
   return { codes, codeStats: { total, zero, subnormal, saturated, nan, binadesUsed: binades.size } };
 }
 
@@ -202,11 +189,6 @@ async function tensorValues(
   return values ? { values, shape: [...t.shape] } : null;
 }
 
-const layerOf = (name: string): number | null => {
-  const m = /(?:^|\.)(?:layers|h|blocks?)\.(\d+)\./.exec(name);
-  return m ? Number(m[1]) : null;
-};
-
 async function compareCheckpoints(
   dir: CheckpointDir,
   s: Snapshot,
@@ -215,17 +197,14 @@ async function compareCheckpoints(
   series: string,
   notes: string[],
 ): Promise<ReportData["perTensor"]> {
-  const o = await readSnapshot(other);
-  throwIfFatal(o);
+  const o = throwIfFatal(await readSnapshot(other));
   const olayout = layoutOf(o);
   const mine = new ShardSources(dir);
   const theirs = new ShardSources(other);
   const out: ReportData["perTensor"] = [];
   const names = new Set<string>([
     ...layout.quantized.map((q) => q.name),
-    ...s.tensors
-      .filter((t) => t.dtype === "BF16" || t.dtype === "F16" || t.dtype === "F32")
-      .map((t) => t.name),
+    ...s.tensors.filter((t) => FLOAT_DTYPES.has(t.dtype)).map((t) => t.name),
   ]);
   const scaleNames = new Set(layout.quantized.map((q) => q.scale));
   let skipped = 0;
@@ -246,10 +225,8 @@ async function compareCheckpoints(
     await mine.closeAll();
     await theirs.closeAll();
   }
-  if (skipped)
-    notes.push(
-      `${skipped} tensors not compared (missing in one checkpoint, other shape, or a layout the comparison cannot decode)`,
-    );
+  const why = "missing in one checkpoint, other shape, or a layout the comparison cannot decode";
+  if (skipped) notes.push(`${skipped} tensors not compared (${why})`);
   return out;
 }
 
@@ -276,12 +253,7 @@ async function formatComparison(
     candidates = layout.quantized.filter((q) => !q.packed && q.shape.length === 2).map((q) => q.name);
     if (candidates.length === 0) {
       candidates = s.tensors
-        .filter(
-          (t) =>
-            t.shape.length === 2 &&
-            (t.dtype === "BF16" || t.dtype === "F16" || t.dtype === "F32") &&
-            t.numel >= 1024,
-        )
+        .filter((t) => t.shape.length === 2 && FLOAT_DTYPES.has(t.dtype) && t.numel >= 1024)
         .map((t) => t.name);
     }
   }

@@ -38,13 +38,8 @@ export function bootstrapRelError(
 ): Interval {
   const n = err2.length;
   const ratio = (e: number, r: number) => (e === 0 ? 0 : r === 0 ? 0 : Math.sqrt(e / r));
-  let e0 = 0;
-  let r0 = 0;
-  for (let i = 0; i < n; i++) {
-    e0 += err2[i];
-    r0 += ref2[i];
-  }
-  const estimate = ratio(e0, r0);
+  const sum = (a: readonly number[]) => a.reduce((s, v) => s + v, 0);
+  const estimate = ratio(sum(err2), sum(ref2));
   if (n < 2) return { estimate, low: estimate, high: estimate, level, method: "bootstrap", resamples: 0 };
   const random = seededUniform(seed ^ 0x5bd1e995);
   const stats = new Float64Array(resamples);

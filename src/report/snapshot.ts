@@ -48,25 +48,8 @@ export interface Snapshot {
   problems: Finding[];
 }
 
-function parseJsonFile(text: string, file: string, problems: Finding[]): Record<string, unknown> | null {
-  try {
-    const v: unknown = JSON.parse(text);
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not a JSON object");
-    return v as Record<string, unknown>;
-  } catch (e) {
-    problems.push(
-      finding(
-        "error",
-        "bad-config",
-        file,
-        null,
-        `not valid JSON (${(e as Error).message})`,
-        `fix or restore ${file}`,
-      ),
-    );
-    return null;
-  }
-}
+/** Records one problem (the arguments of `finding`). */
+type ProblemSink = (...f: Parameters<typeof finding>) => void;
 
 /** Shard headers read at once (as `Checkpoint.open` does). */
 const HEADER_READ_CONCURRENCY = 16;
@@ -76,6 +59,7 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 /** Reads config, index and every shard header of `dir` into a snapshot (see `Snapshot`). */
 export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
   const problems: Finding[] = [];
+  const problem: ProblemSink = (...f) => problems.push(finding(...f));
   const files = await dir.list();
   const fileSet = new Set(files);
   const readJson = async (file: string) => {
@@ -84,12 +68,18 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
     try {
       text = await dir.readText(file);
     } catch (e) {
-      problems.push(
-        finding("error", "unreadable-file", file, null, `cannot read (${message(e)})`, "check the file"),
-      );
+      problem("error", "unreadable-file", file, null, `cannot read (${message(e)})`, "check the file");
       return null;
     }
-    return text === null ? null : parseJsonFile(text, file, problems);
+    if (text === null) return null;
+    try {
+      const v: unknown = JSON.parse(text);
+      if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not a JSON object");
+      return v as Record<string, unknown>;
+    } catch (e) {
+      problem("error", "bad-config", file, null, `not valid JSON (${message(e)})`, `fix or restore ${file}`);
+      return null;
+    }
   };
   const config = await readJson("config.json");
   const hfQuantConfig = await readJson("hf_quant_config.json");
@@ -100,71 +90,37 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
       const text = await dir.readText(INDEX_FILE_NAME);
       if (text !== null) index = parseIndexJson(text, INDEX_FILE_NAME);
     } catch (e) {
-      problems.push(
-        finding(
-          "error",
-          "bad-index",
-          INDEX_FILE_NAME,
-          null,
-          message(e),
-          `rewrite ${INDEX_FILE_NAME} from the shards`,
-        ),
-      );
+      const fix = `rewrite ${INDEX_FILE_NAME} from the shards`;
+      problem("error", "bad-index", INDEX_FILE_NAME, null, message(e), fix);
     }
   }
   const onDisk = files.filter((f) => f.endsWith(".safetensors") && !f.startsWith(".")).sort();
   const shardNames = index ? [...index.shards] : onDisk;
   if (index) {
     const listed = new Set(index.shards);
-    for (const f of onDisk) {
-      if (!listed.has(f)) {
-        problems.push(
-          finding(
-            "warning",
-            "unindexed-shard",
-            f,
-            null,
-            `not referenced by ${INDEX_FILE_NAME}`,
-            "delete it or add its tensors to the weight_map",
-          ),
-        );
-      }
+    for (const f of onDisk.filter((f) => !listed.has(f))) {
+      const fix = "delete it or add its tensors to the weight_map";
+      problem("warning", "unindexed-shard", f, null, `not referenced by ${INDEX_FILE_NAME}`, fix);
     }
   }
   if (shardNames.length === 0 && !problems.some((p) => p.code === "bad-index")) {
-    problems.push(
-      finding(
-        "error",
-        "no-safetensors",
-        dir.name,
-        null,
-        `no ${INDEX_FILE_NAME} and no .safetensors files`,
-        "point fp8kit at a checkpoint directory",
-      ),
-    );
+    const what = `no ${INDEX_FILE_NAME} and no .safetensors files`;
+    problem("error", "no-safetensors", dir.name, null, what, "point fp8kit at a checkpoint directory");
   }
 
   // Headers are read HEADER_READ_CONCURRENCY at a time; results (and problems) keep shard order.
-  const slots: { header: ShardHeader | null; problem: Finding | null }[] = [];
-  const readOne = async (file: string): Promise<{ header: ShardHeader | null; problem: Finding | null }> => {
+  const slots: (ShardHeader | Finding)[] = [];
+  const readOne = async (file: string): Promise<ShardHeader | Finding> => {
     if (!fileSet.has(file)) {
-      return {
-        header: null,
-        problem: finding(
-          "error",
-          "index-missing-shard",
-          INDEX_FILE_NAME,
-          null,
-          `names shard ${file}, which does not exist`,
-          `restore ${file} or rebuild the index`,
-        ),
-      };
+      const what = `names shard ${file}, which does not exist`;
+      const fix = `restore ${file} or rebuild the index`;
+      return finding("error", "index-missing-shard", INDEX_FILE_NAME, null, what, fix);
     }
     let source: Awaited<ReturnType<CheckpointDir["open"]>> | null = null;
     try {
       source = await dir.open(file);
       const f = await SafetensorsFile.open(source);
-      const header: ShardHeader = {
+      return {
         file,
         size: source.size,
         headerLength: f.header.headerLength,
@@ -172,29 +128,22 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
         metadata: f.metadata,
         tensors: [...f.tensors],
       };
-      return { header, problem: null };
     } catch (e) {
       const code = source === null ? "unreadable-file" : "bad-header";
-      return {
-        header: null,
-        problem: finding("error", code, file, null, message(e), "re-download or rewrite the shard"),
-      };
+      return finding("error", code, file, null, message(e), "re-download or rewrite the shard");
     } finally {
       await source?.close?.();
     }
   };
   let next = 0;
   const worker = async () => {
-    while (next < shardNames.length) {
-      const k = next++;
-      slots[k] = await readOne(shardNames[k]);
-    }
+    for (let k = next++; k < shardNames.length; k = next++) slots[k] = await readOne(shardNames[k]);
   };
   await Promise.all(Array.from({ length: Math.min(HEADER_READ_CONCURRENCY, shardNames.length) }, worker));
   const shards: ShardHeader[] = [];
   for (const slot of slots) {
-    if (slot.header) shards.push(slot.header);
-    if (slot.problem) problems.push(slot.problem);
+    if ("code" in slot) problems.push(slot);
+    else shards.push(slot);
   }
 
   const byName = new Map<string, SnapshotTensor>();
@@ -203,16 +152,8 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
     for (const t of sh.tensors) {
       const prev = byName.get(t.name);
       if (prev) {
-        problems.push(
-          finding(
-            "error",
-            "duplicate-tensor",
-            sh.file,
-            t.name,
-            `also in ${prev.shard}`,
-            "keep one copy and rebuild the index",
-          ),
-        );
+        const fix = "keep one copy and rebuild the index";
+        problem("error", "duplicate-tensor", sh.file, t.name, `also in ${prev.shard}`, fix);
         continue;
       }
       const st: SnapshotTensor = {
@@ -224,7 +165,7 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
       tensors.push(st);
     }
   }
-  if (index) checkIndex(index, shards, byName, problems);
+  if (index) checkIndex(index, shards, byName, problem);
   return { name: dir.name, files, config, hfQuantConfig, index, shards, tensors, byName, problems };
 }
 
@@ -232,76 +173,38 @@ function checkIndex(
   index: ShardIndex,
   shards: readonly ShardHeader[],
   byName: ReadonlyMap<string, SnapshotTensor>,
-  problems: Finding[],
+  problem: ProblemSink,
 ): void {
   const readable = new Set(shards.map((s) => s.file));
   for (const t of byName.values()) {
     const mapped = index.weightMap.get(t.name);
     if (mapped === undefined) {
-      problems.push(
-        finding(
-          "error",
-          "index-extra-tensor",
-          t.shard,
-          t.name,
-          `in ${t.shard} but not in the weight_map`,
-          `add "${t.name}": "${t.shard}" to the weight_map`,
-        ),
-      );
+      const fix = `add "${t.name}": "${t.shard}" to the weight_map`;
+      problem("error", "index-extra-tensor", t.shard, t.name, `in ${t.shard} but not in the weight_map`, fix);
     } else if (mapped !== t.shard) {
-      problems.push(
-        finding(
-          "error",
-          "index-wrong-shard",
-          INDEX_FILE_NAME,
-          t.name,
-          `mapped to ${mapped} but stored in ${t.shard}`,
-          `map "${t.name}" to "${t.shard}"`,
-        ),
-      );
+      const what = `mapped to ${mapped} but stored in ${t.shard}`;
+      const fix = `map "${t.name}" to "${t.shard}"`;
+      problem("error", "index-wrong-shard", INDEX_FILE_NAME, t.name, what, fix);
     }
   }
   for (const [tensor, shard] of index.weightMap) {
     if (!byName.has(tensor) && readable.has(shard)) {
-      problems.push(
-        finding(
-          "error",
-          "index-missing-tensor",
-          INDEX_FILE_NAME,
-          tensor,
-          `mapped to ${shard}, which does not hold it`,
-          `remove "${tensor}" from the weight_map or restore the tensor`,
-        ),
-      );
+      const what = `mapped to ${shard}, which does not hold it`;
+      const fix = `remove "${tensor}" from the weight_map or restore the tensor`;
+      problem("error", "index-missing-tensor", INDEX_FILE_NAME, tensor, what, fix);
     }
   }
   let total = 0;
   for (const t of byName.values()) total += t.byteLength;
   const allRead = shards.length === index.shards.length;
+  const fix = `set metadata.total_size to ${total}`;
   if (index.totalSize === null) {
-    problems.push(
-      finding(
-        "warning",
-        "index-total-size",
-        INDEX_FILE_NAME,
-        null,
-        "metadata.total_size is missing",
-        `set metadata.total_size to ${total}`,
-      ),
-    );
+    problem("warning", "index-total-size", INDEX_FILE_NAME, null, "metadata.total_size is missing", fix);
   } else if (allRead && index.totalSize !== total) {
     const files = shards.reduce((s, sh) => s + sh.size, 0);
     const why = index.totalSize === files ? " (it is the sum of file sizes, not of tensor bytes)" : "";
-    problems.push(
-      finding(
-        "error",
-        "index-total-size",
-        INDEX_FILE_NAME,
-        null,
-        `metadata.total_size is ${index.totalSize}, the tensors hold ${total} bytes${why}`,
-        `set metadata.total_size to ${total}`,
-      ),
-    );
+    const what = `metadata.total_size is ${index.totalSize}, the tensors hold ${total} bytes${why}`;
+    problem("error", "index-total-size", INDEX_FILE_NAME, null, what, fix);
   }
 }
 
@@ -314,9 +217,11 @@ const FATAL: ReadonlyMap<string, ReportErrorCode> = new Map([
 
 /**
  * Throws the first problem that leaves nothing sensible to inspect or audit (no shards, a
- * config.json that is not JSON, an index that cannot be parsed or points outside the directory).
+ * config.json that is not JSON, an index that cannot be parsed or points outside the directory);
+ * returns the snapshot otherwise.
  */
-export function throwIfFatal(s: Snapshot): void {
+export function throwIfFatal(s: Snapshot): Snapshot {
   const p = s.problems.find((f) => FATAL.has(f.code));
   if (p) throw new ReportError(FATAL.get(p.code)!, `${s.name}/${p.file}: ${p.message}`);
+  return s;
 }

@@ -10,6 +10,14 @@ export function decodeFloatTensor(dtype: Dtype, bytes: Uint8Array): Float32Array
   return null;
 }
 
+/** The block grid of a quantized weight: `gr` x `gc` blocks of `br` x `bc` in each of `mats` matrices. */
+export function blockGrid(q: ReportQuantizedWeight) {
+  const [rows, cols] = q.shape.slice(-2);
+  const [br, bc] = q.block;
+  const mats = q.shape.slice(0, -2).reduce((a, b) => a * b, 1);
+  return { rows, cols, mats, br, bc, gr: Math.ceil(rows / br), gc: Math.ceil(cols / bc) };
+}
+
 /**
  * Dequantizes a block-FP8 weight (E4M3/E5M2 codes, float scales, 2-D blocks) to float32: element
  * (r, c) is fl32(decode(code) * scale[r/br][c/bc]), as DeepSeek's `weight_dequant` computes it.
@@ -24,12 +32,7 @@ export function dequantizeBlockWeight(
   const scales = decodeScaleValues(q.scaleDtype, scaleBytes);
   if (scales === null) return null;
   const table = decodeTable(q.element === "float8_e5m2" ? "float8_e5m2" : "float8_e4m3fn");
-  const rows = q.shape[q.shape.length - 2];
-  const cols = q.shape[q.shape.length - 1];
-  const mats = q.shape.slice(0, -2).reduce((a, b) => a * b, 1);
-  const [br, bc] = q.block;
-  const gr = Math.ceil(rows / br);
-  const gc = Math.ceil(cols / bc);
+  const { rows, cols, mats, br, bc, gr, gc } = blockGrid(q);
   if (scales.length !== mats * gr * gc || codes.length !== mats * rows * cols) return null;
   const out = new Float32Array(codes.length);
   for (let m = 0; m < mats; m++) {

@@ -69,11 +69,12 @@ export function checkTpSplits(
       const block = w.granularity === "tensor" ? 1 : w.block[dim];
       const partition = size / tp;
       if (tp === 1) continue;
-      if (!Number.isInteger(partition)) {
-        problems.push({ tensor: w.data, style, dim, size, partition, block, reason: "uneven" });
-      } else if (partition % block !== 0) {
-        problems.push({ tensor: w.data, style, dim, size, partition, block, reason: "splits-block" });
-      }
+      const reason = !Number.isInteger(partition)
+        ? "uneven"
+        : partition % block !== 0
+          ? "splits-block"
+          : null;
+      if (reason) problems.push({ tensor: w.data, style, dim, size, partition, block, reason });
     }
     return { tp, ok: problems.length === 0, checked, problems };
   });

@@ -1,12 +1,7 @@
 /**
- * Atomic file writes (Node): every file fp8kit writes (shards, the index, config.json, the job
- * journal and markers, copied side files) is filled under a temporary name in its own directory,
- * fsynced, renamed over the final name and the directory fsynced, so a crash leaves either the old
- * file or the complete new one, never a torn file under the final name. This is the pattern of
- * `os.replace`-based writers such as huggingface_hub's and of `write-file-atomic`.
- *
- *   AtomicFile.create(path) -> writeAt(position, bytes)... -> finish() | abort()
- *   writeFileAtomic(path, text | bytes), copyFileAtomic(from, to)
+ * Atomic file writes (Node) for every file fp8kit writes: filled under a temporary name beside the
+ * final one, fsynced, renamed over it and the directory fsynced, so a crash leaves the old file or
+ * the complete new one, never a torn file (the `os.replace` pattern of huggingface_hub's writers).
  */
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
@@ -36,7 +31,7 @@ export function targetOfTempName(entry: string): string | null {
 const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** A file system failure of writing `path`, as the layer's error (keeping the Node error as cause). */
-export function writeFailure(path: string, what: string, e: unknown): SafetensorsError {
+function writeFailure(path: string, what: string, e: unknown): SafetensorsError {
   if (e instanceof SafetensorsError) return e;
   return new SafetensorsError("write-failed", `${path}: ${what} failed (${reason(e)})`, { cause: e });
 }

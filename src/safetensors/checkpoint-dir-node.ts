@@ -10,33 +10,6 @@ import { NodeFileSource, readFailure } from "./source-node.js";
 /** Side files listed beside a single `.safetensors` file the user named (they describe it). */
 const SINGLE_FILE_SIDE_FILES = ["config.json", "hf_quant_config.json"];
 
-/** Counts the bytes read through a source (both `read` and `readInto`, without copying). */
-class CountingSource implements ByteSource {
-  constructor(
-    private readonly source: NodeFileSource,
-    private readonly count: (bytes: number) => void,
-  ) {}
-  get name(): string {
-    return this.source.name;
-  }
-  get size(): number {
-    return this.source.size;
-  }
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const b = await this.source.read(offset, length);
-    this.count(b.length);
-    return b;
-  }
-  async readInto(offset: number, target: Uint8Array): Promise<Uint8Array> {
-    const b = await this.source.readInto(offset, target);
-    this.count(b.length);
-    return b;
-  }
-  close(): Promise<void> {
-    return this.source.close();
-  }
-}
-
 /**
  * A checkpoint directory on disk (Node). `path` may be the directory, an index file (`*.index.json`,
  * then `indexFile` names it), or one `.safetensors` file (then only it and its side files are
@@ -114,8 +87,17 @@ export class NodeCheckpointDir implements CheckpointDir {
   async open(file: string): Promise<ByteSource> {
     checkShardName(file, this.name);
     const src = await NodeFileSource.open(join(this.dir, file), file);
-    return new CountingSource(src, (n) => {
-      this.bytesRead += n;
-    });
+    // Counts both `read` and `readInto` (without copying) into `bytesRead`.
+    const count = (b: Uint8Array) => {
+      this.bytesRead += b.length;
+      return b;
+    };
+    return {
+      name: src.name,
+      size: src.size,
+      read: async (offset, length) => count(await src.read(offset, length)),
+      readInto: async (offset, target) => count(await src.readInto(offset, target)),
+      close: () => src.close(),
+    };
   }
 }

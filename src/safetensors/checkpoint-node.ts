@@ -41,9 +41,8 @@ export interface ShardedWriteResult {
 
 /**
  * Writes a Hugging Face-style sharded checkpoint, one tensor at a time. The shard assignment is
- * planned up front from the full descriptor list (`planShards`, the greedy rule of
- * `splitIntoShards`), so
- * every shard gets its final `model-0000i-of-0000n.safetensors` name from the start; tensors are
+ * planned up front from the full descriptor list (`planShards`, the greedy rule of `splitIntoShards`),
+ * so every shard gets its final `model-0000i-of-0000n.safetensors` name from the start; tensors are
  * then written in `order` (shard by shard, each in the reference layout order), each shard
  * atomically through `SafetensorsFileWriter`. The index is written last (atomically too), so a
  * crash never leaves a directory whose index names shards that are missing or incomplete.
@@ -53,6 +52,7 @@ export class ShardedWriter {
   readonly plan: ShardPlan[];
   /** Tensor names in the order `write` expects them. */
   readonly order: readonly TensorInfo[];
+  /** The shard file name of each tensor of `order`. */
   private readonly shardOf: string[];
   private next = 0;
   private current: SafetensorsFileWriter | null = null;
@@ -66,15 +66,8 @@ export class ShardedWriter {
   ) {
     this.metadata = options.metadata === undefined ? { format: "pt" } : options.metadata;
     this.plan = planShards(descriptors, parseSize(options.maxShardSize ?? "5GB"), options.prefix);
-    const order: TensorInfo[] = [];
-    this.shardOf = [];
-    for (const shard of this.plan) {
-      for (const t of planLayout(shard.tensors, this.metadata, shard.fileName).tensors) {
-        order.push(t);
-        this.shardOf.push(shard.fileName);
-      }
-    }
-    this.order = order;
+    this.order = this.plan.flatMap((p) => planLayout(p.tensors, this.metadata, p.fileName).tensors);
+    this.shardOf = this.plan.flatMap((p) => p.tensors.map(() => p.fileName));
   }
 
   /** The tensor `write` expects next, or null when done. */
@@ -85,19 +78,13 @@ export class ShardedWriter {
   /** Write the next tensor (`name` must be `nextTensor.name`); opens and finishes shards as needed. */
   async write(name: string, data: Uint8Array): Promise<void> {
     const info = this.nextTensor;
-    if (info === null || info.name !== name) {
+    if (info?.name !== name) {
       await this.abort();
       const want = info === null ? "no more tensors" : `tensor "${info.name}"`;
       throw new SafetensorsError("invalid-argument", `${this.dir}: expected ${want} next, got "${name}"`);
     }
-    const shardName = this.shardOf[this.next];
     try {
-      if (this.current === null) {
-        const shard = this.plan.find((p) => p.fileName === shardName)!;
-        this.current = await SafetensorsFileWriter.create(join(this.dir, shardName), shard.tensors, {
-          metadata: this.metadata,
-        });
-      }
+      this.current ??= await this.openShard(this.shardOf[this.next]);
       await this.current.write(name, data);
       this.next++;
       if (this.current.nextTensor === null) await this.finishShard();
@@ -105,6 +92,11 @@ export class ShardedWriter {
       await this.abort();
       throw e;
     }
+  }
+
+  private openShard(fileName: string): Promise<SafetensorsFileWriter> {
+    const shard = this.plan.find((p) => p.fileName === fileName)!;
+    return SafetensorsFileWriter.create(join(this.dir, fileName), shard.tensors, { metadata: this.metadata });
   }
 
   private async finishShard(): Promise<void> {
@@ -116,26 +108,24 @@ export class ShardedWriter {
 
   /** Finish the last shard(s) and write the index (when there is more than one shard). */
   async finish(): Promise<ShardedWriteResult> {
-    if (this.nextTensor !== null) {
+    const missing = this.nextTensor;
+    if (missing !== null) {
       await this.abort();
       throw new SafetensorsError(
         "invalid-argument",
-        `${this.dir}: tensor "${this.nextTensor?.name}" was never written`,
+        `${this.dir}: tensor "${missing.name}" was never written`,
       );
     }
     // Shards without tensors (only possible for an empty checkpoint) are still written.
     for (const shard of this.plan) {
       if (!this.written.includes(shard.fileName)) {
-        this.current = await SafetensorsFileWriter.create(join(this.dir, shard.fileName), shard.tensors, {
-          metadata: this.metadata,
-        });
+        this.current = await this.openShard(shard.fileName);
         await this.finishShard();
       }
     }
     const totalSize = this.plan.reduce((s, p) => s + p.bytes, 0);
     if (this.plan.length === 1) return { shards: [...this.written], indexPath: null, totalSize };
-    const weightMap = new Map<string, string>();
-    for (let i = 0; i < this.order.length; i++) weightMap.set(this.order[i].name, this.shardOf[i]);
+    const weightMap = new Map(this.order.map((t, i) => [t.name, this.shardOf[i]]));
     const indexPath = join(this.dir, INDEX_FILE_NAME);
     await writeFileAtomic(indexPath, buildIndexJson(weightMap, totalSize));
     return { shards: [...this.written], indexPath, totalSize };
@@ -167,13 +157,8 @@ export async function writeShardedCheckpoint(
     } catch (e) {
       await w.abort();
       if (e instanceof SafetensorsError) throw e;
-      throw new SafetensorsError(
-        "write-failed",
-        `${dir}: tensor source failed at "${info.name}" (${(e as Error)?.message})`,
-        {
-          cause: e,
-        },
-      );
+      const message = `${dir}: tensor source failed at "${info.name}" (${(e as Error)?.message})`;
+      throw new SafetensorsError("write-failed", message, { cause: e });
     }
     await w.write(info.name, data);
   }

@@ -1,11 +1,10 @@
 import type { CheckpointDir } from "./checkpoint-dir.js";
 import { SafetensorsError } from "./errors.js";
-import type { TensorInfo } from "./header.js";
+import type { ParsedHeader, TensorInfo } from "./header.js";
 import { INDEX_FILE_NAME, parseIndexJson, type ShardIndex } from "./index-json.js";
 import { MAX_INDEX_SIZE } from "./limits.js";
-import { readTensorRange, SafetensorsFile, type TypedTensor } from "./reader.js";
+import { readTensorRange, SafetensorsFile, TensorTable } from "./reader.js";
 import type { ByteSource } from "./source.js";
-import { viewAs } from "./views.js";
 
 /** A tensor of a checkpoint: its header entry plus where it lives. */
 export interface CheckpointTensor extends TensorInfo {
@@ -18,13 +17,6 @@ export interface CheckpointTensor extends TensorInfo {
 /** Opens a shard by its file name; the Node entry point opens files, a browser one wraps `File`s. */
 export type ShardOpener = (shard: string) => Promise<ByteSource>;
 
-interface ShardState {
-  name: string;
-  metadata: Record<string, string> | null;
-  source: ByteSource | null;
-  opening: Promise<ByteSource> | null;
-}
-
 /** At most this many shard headers are read at once when a checkpoint opens. */
 const HEADER_READ_CONCURRENCY = 16;
 
@@ -35,9 +27,10 @@ const HEADER_READ_CONCURRENCY = 16;
  * that no tensor name appears twice. Data reads reopen a shard lazily and keep it open until
  * `close()`. This class is browser-safe; `openCheckpoint` (Node) finds shards in a directory.
  */
-export class Checkpoint {
-  private readonly byName = new Map<string, CheckpointTensor>();
-  private readonly shardStates = new Map<string, ShardState>();
+export class Checkpoint extends TensorTable<CheckpointTensor> {
+  private readonly metadataOf = new Map<string, Record<string, string> | null>();
+  /** Shards opened for data reads (a rejected open is forgotten, so the next read retries). */
+  private readonly opened = new Map<string, Promise<ByteSource>>();
   /** Tensor data bytes read so far (`readBytes`, `readRange`; headers not counted). */
   bytesRead = 0;
 
@@ -45,7 +38,9 @@ export class Checkpoint {
     readonly name: string,
     readonly index: ShardIndex | null,
     private readonly opener: ShardOpener,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Open shards `shards` (file names passed to `opener`), validating against `index` when given. */
   static async open(options: {
@@ -54,59 +49,44 @@ export class Checkpoint {
     index?: ShardIndex | null;
     name?: string;
   }): Promise<Checkpoint> {
-    const index = options.index ?? null;
-    const name = options.name ?? (index ? "model.safetensors.index.json" : "checkpoint");
+    const { shards, index = null } = options;
+    const name = options.name ?? (index ? INDEX_FILE_NAME : "checkpoint");
     const ck = new Checkpoint(name, index, options.opener);
-    const shards = [...options.shards];
-    const results: { info: TensorInfo[]; dataStart: number; metadata: Record<string, string> | null }[] = [];
+    const headers: ParsedHeader[] = [];
     let next = 0;
     const worker = async () => {
       while (next < shards.length) {
         const i = next++;
-        results[i] = await ck.readShardHeader(shards[i]);
+        headers[i] = await ck.readShardHeader(shards[i]);
       }
     };
     await Promise.all(Array.from({ length: Math.min(HEADER_READ_CONCURRENCY, shards.length) }, worker));
-    for (let i = 0; i < shards.length; i++) {
-      const shard = shards[i];
-      const { info, dataStart, metadata } = results[i];
-      ck.shardStates.set(shard, { name: shard, metadata, source: null, opening: null });
-      for (const t of info) {
+    const fail = (what: string) => {
+      throw new SafetensorsError("invalid-index", `${name}: ${what}`);
+    };
+    shards.forEach((shard, i) => {
+      const { tensors, dataStart, metadata } = headers[i];
+      ck.metadataOf.set(shard, metadata);
+      for (const t of tensors) {
         const prev = ck.byName.get(t.name);
-        if (prev !== undefined) {
-          throw new SafetensorsError(
-            "invalid-index",
-            `${name}: tensor "${t.name}" is in both ${prev.shard} and ${shard}`,
-          );
-        }
-        if (index) {
-          const mapped = index.weightMap.get(t.name);
-          if (mapped !== shard) {
-            const where = mapped === undefined ? "is not in the weight_map" : `is mapped to ${mapped}`;
-            throw new SafetensorsError(
-              "invalid-index",
-              `${name}: tensor "${t.name}" found in ${shard} but ${where}`,
-            );
-          }
+        if (prev !== undefined) fail(`tensor "${t.name}" is in both ${prev.shard} and ${shard}`);
+        const mapped = index?.weightMap.get(t.name);
+        if (index && mapped !== shard) {
+          const where = mapped === undefined ? "is not in the weight_map" : `is mapped to ${mapped}`;
+          fail(`tensor "${t.name}" found in ${shard} but ${where}`);
         }
         const fileOffsets: [number, number] = [dataStart + t.dataOffsets[0], dataStart + t.dataOffsets[1]];
         ck.byName.set(t.name, { ...t, shard, fileOffsets });
       }
-    }
-    if (index) {
-      for (const [tensor, shard] of index.weightMap) {
-        if (!ck.byName.has(tensor)) {
-          throw new SafetensorsError(
-            "invalid-index",
-            `${name}: tensor "${tensor}" is mapped to ${shard} but that shard does not hold it`,
-          );
-        }
-      }
+    });
+    for (const [tensor, shard] of index?.weightMap ?? []) {
+      if (!ck.byName.has(tensor))
+        fail(`tensor "${tensor}" is mapped to ${shard} but that shard does not hold it`);
     }
     return ck;
   }
 
-  private async readShardHeader(shard: string) {
+  private async readShardHeader(shard: string): Promise<ParsedHeader> {
     let source: ByteSource;
     try {
       source = await this.opener(shard);
@@ -115,14 +95,11 @@ export class Checkpoint {
       throw new SafetensorsError(
         "invalid-index",
         `${this.name}: shard ${shard} cannot be opened (${(e as Error).message})`,
-        {
-          cause: e,
-        },
+        { cause: e },
       );
     }
     try {
-      const f = await SafetensorsFile.open(source);
-      return { info: [...f.tensors], dataStart: f.dataStart, metadata: f.metadata };
+      return (await SafetensorsFile.open(source)).header;
     } finally {
       await source.close?.();
     }
@@ -135,85 +112,43 @@ export class Checkpoint {
 
   /** Shard file names in the order given at open. */
   get shards(): string[] {
-    return [...this.shardStates.keys()];
+    return [...this.metadataOf.keys()];
   }
 
   /** Sum of tensor bytes (what `metadata.total_size` should hold). */
   get totalSize(): number {
-    let s = 0;
-    for (const t of this.byName.values()) s += t.byteLength;
-    return s;
+    return this.tensors.reduce((s, t) => s + t.byteLength, 0);
   }
 
   /** `__metadata__` of one shard. */
   shardMetadata(shard: string): Record<string, string> | null {
-    const s = this.shardStates.get(shard);
-    if (s === undefined)
+    const m = this.metadataOf.get(shard);
+    if (m === undefined)
       throw new SafetensorsError("invalid-argument", `${this.name}: no shard named ${shard}`);
-    return s.metadata;
+    return m;
   }
 
-  has(name: string): boolean {
-    return this.byName.has(name);
-  }
-
-  get(name: string): CheckpointTensor {
-    const t = this.byName.get(name);
-    if (t === undefined)
-      throw new SafetensorsError("tensor-not-found", `${this.name}: no tensor named "${name}"`);
-    return t;
-  }
-
-  /** The raw bytes of tensor `name`, read from its shard with one range read (into `into` when given). */
-  async readBytes(name: string, into?: Uint8Array): Promise<Uint8Array> {
-    return this.readRange(name, 0, this.get(name).byteLength, into);
-  }
-
-  /**
-   * `length` bytes at byte `offset` of tensor `name`'s data, with one positioned read of its shard
-   * (into `into`, returned as a view of its first `length` bytes, when given). Adds to `bytesRead`.
-   */
+  /** See `TensorTable.readRange`; reads the tensor's shard and adds to `bytesRead`. */
   async readRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const t = this.get(name);
-    const source = await this.sourceOf(t.shard);
-    const bytes = await readTensorRange(source, t.shard, t, t.fileOffsets[0], offset, length, into);
+    let source = this.opened.get(t.shard);
+    if (source === undefined) {
+      source = this.opener(t.shard).catch((e) => {
+        this.opened.delete(t.shard);
+        throw e;
+      });
+      this.opened.set(t.shard, source);
+    }
+    const bytes = await readTensorRange(await source, t.shard, t, t.fileOffsets[0], offset, length, into);
     this.bytesRead += length;
     return bytes;
   }
 
-  /** The tensor viewed as its typed array (zero-copy when aligned). */
-  async readTyped(name: string): Promise<TypedTensor> {
-    const info = this.get(name);
-    return { info, data: viewAs(info.dtype, await this.readBytes(name)) };
-  }
-
-  private sourceOf(shard: string): Promise<ByteSource> {
-    const s = this.shardStates.get(shard)!;
-    if (s.source) return Promise.resolve(s.source);
-    if (!s.opening) {
-      s.opening = this.opener(shard).then(
-        (src) => {
-          s.source = src;
-          return src;
-        },
-        (e) => {
-          s.opening = null;
-          throw e;
-        },
-      );
-    }
-    return s.opening;
-  }
-
   /** Close every shard opened for reading. */
   async close(): Promise<void> {
-    const open = [...this.shardStates.values()];
-    for (const s of open) {
-      const src = s.source ?? (s.opening ? await s.opening.catch(() => null) : null);
-      s.source = null;
-      s.opening = null;
-      await src?.close?.();
-    }
+    const opened = [...this.opened.values()];
+    this.opened.clear();
+    for (const p of opened) await (await p.catch(() => null))?.close?.();
   }
 }
 

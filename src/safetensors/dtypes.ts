@@ -33,30 +33,8 @@ export const DTYPES = [
 /** A safetensors dtype name as written in the header. */
 export type Dtype = (typeof DTYPES)[number];
 
-const BITS: Record<Dtype, number> = {
-  BOOL: 8,
-  F4: 4,
-  F6_E2M3: 6,
-  F6_E3M2: 6,
-  U8: 8,
-  I8: 8,
-  F8_E5M2: 8,
-  F8_E4M3: 8,
-  F8_E8M0: 8,
-  F8_E4M3FNUZ: 8,
-  F8_E5M2FNUZ: 8,
-  I16: 16,
-  U16: 16,
-  F16: 16,
-  BF16: 16,
-  I32: 32,
-  U32: 32,
-  F32: 32,
-  C64: 64,
-  F64: 64,
-  I64: 64,
-  U64: 64,
-};
+/** The first number in a dtype's name is its bit width (`F6_E2M3`: 6, `BF16`: 16); `BOOL` is a byte. */
+const BITS = new Map(DTYPES.map((d) => [d, Number(/\d+/.exec(d)?.[0] ?? 8)]));
 
 const RANK = new Map<string, number>(DTYPES.map((d, i) => [d, i]));
 
@@ -67,7 +45,7 @@ export function isDtype(s: unknown): s is Dtype {
 
 /** Bits per element: 4 for F4, 6 for the F6 types, otherwise 8, 16, 32 or 64. */
 export function dtypeBits(dtype: Dtype): number {
-  return BITS[dtype];
+  return BITS.get(dtype)!;
 }
 
 /**
@@ -76,11 +54,6 @@ export function dtypeBits(dtype: Dtype): number {
  */
 export function dtypeRank(dtype: Dtype): number {
   return RANK.get(dtype)!;
-}
-
-/** True for F4, F6_E2M3 and F6_E3M2, whose elements do not fill a whole byte. */
-export function isSubByte(dtype: Dtype): boolean {
-  return BITS[dtype] < 8;
 }
 
 /**
@@ -104,10 +77,4 @@ export const FORMAT_OF_DTYPE: Readonly<Partial<Record<Dtype, FormatName>>> = {
 /** The codec format of `dtype`, or null (see `FORMAT_OF_DTYPE`). */
 export function formatOfDtype(dtype: Dtype): FormatName | null {
   return FORMAT_OF_DTYPE[dtype] ?? null;
-}
-
-/** The safetensors dtype that stores `format`, or null when none does (`hifloat8`). */
-export function dtypeOfFormat(format: FormatName): Dtype | null {
-  for (const [d, f] of Object.entries(FORMAT_OF_DTYPE)) if (f === format) return d as Dtype;
-  return null;
 }

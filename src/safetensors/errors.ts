@@ -26,8 +26,6 @@ export type SafetensorsErrorCode =
   | "tensor-not-found"
   | "not-found"
   | "file-too-large"
-  | "not-found"
-  | "file-too-large"
   | "read-failed"
   | "write-failed"
   | "invalid-argument"

@@ -1,6 +1,6 @@
 import { type Dtype, dtypeBits, isDtype } from "./dtypes.js";
 import { SafetensorsError } from "./errors.js";
-import { scanJson } from "./json-scan.js";
+import { isPlainObject, scanJson } from "./json-scan.js";
 import { HEADER_LENGTH_BYTES, MAX_HEADER_SIZE } from "./limits.js";
 
 /** One tensor as described by a safetensors header. */
@@ -35,8 +35,8 @@ const METADATA_KEY = "__metadata__";
 const ENTRY_KEYS = new Set(["dtype", "shape", "data_offsets"]);
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-function fail(code: SafetensorsError["code"], fileName: string, what: string): never {
-  throw new SafetensorsError(code, `${fileName}: ${what}`);
+function fail(code: SafetensorsError["code"], fileName: string, what: string, cause?: unknown): never {
+  throw new SafetensorsError(code, `${fileName}: ${what}`, cause === undefined ? undefined : { cause });
 }
 
 /**
@@ -49,9 +49,7 @@ export function readHeaderLength(prefix: Uint8Array, fileName: string, fileSize:
     fail("header-too-small", fileName, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
   }
   const dv = new DataView(prefix.buffer, prefix.byteOffset, HEADER_LENGTH_BYTES);
-  const lo = dv.getUint32(0, true);
-  const hi = dv.getUint32(4, true);
-  const n = hi * 2 ** 32 + lo; // exact for hi < 2^21; anything larger is rejected below anyway
+  const n = Number(dv.getBigUint64(0, true)); // rounded only above 2^53, far past the limit below
   if (n > MAX_HEADER_SIZE) {
     fail("header-too-large", fileName, `header length ${n} exceeds the limit of ${MAX_HEADER_SIZE} bytes`);
   }
@@ -65,14 +63,47 @@ export function readHeaderLength(prefix: Uint8Array, fileName: string, fileSize:
   return n;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 function isCount(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
 
+/**
+ * Elements and bytes of a `dtype` tensor of `shape`, checked as the reference's `Metadata::validate`
+ * does: every dimension a non-negative integer (`invalid-shape`), the element count far from 2^53
+ * (`validation-overflow`) and filling whole bytes (`misaligned-slice`). `where` starts messages.
+ */
+export function tensorSize(
+  where: string,
+  dtype: Dtype,
+  shape: readonly unknown[],
+): { numel: number; byteLength: number } {
+  let numel = 1;
+  for (const d of shape) {
+    if (!isCount(d)) {
+      throw new SafetensorsError(
+        "invalid-shape",
+        `${where}: dimension ${JSON.stringify(d)} is not a non-negative integer`,
+      );
+    }
+    numel *= d;
+    if (numel > Number.MAX_SAFE_INTEGER / 64) {
+      throw new SafetensorsError(
+        "validation-overflow",
+        `${where}: element count of shape [${shape}] overflows`,
+      );
+    }
+  }
+  const bits = numel * dtypeBits(dtype);
+  if (bits % 8 !== 0) {
+    throw new SafetensorsError(
+      "misaligned-slice",
+      `${where}: ${numel} ${dtype} elements are not a whole number of bytes`,
+    );
+  }
+  return { numel, byteLength: bits / 8 };
+}
+
+/** One header entry; offsets are checked before the shape, in the reference's order. */
 function parseEntry(fileName: string, name: string, v: unknown): TensorInfo {
   const where = `tensor "${name}"`;
   if (!isPlainObject(v)) fail("invalid-tensor-entry", fileName, `${where}: entry is not an object`);
@@ -82,48 +113,25 @@ function parseEntry(fileName: string, name: string, v: unknown): TensorInfo {
   for (const k of ENTRY_KEYS) {
     if (!(k in v)) fail("invalid-tensor-entry", fileName, `${where}: missing key "${k}"`);
   }
-  const dtype = v.dtype;
+  const { dtype, shape, data_offsets: offsets } = v;
   if (typeof dtype !== "string") fail("invalid-tensor-entry", fileName, `${where}: dtype is not a string`);
   if (!isDtype(dtype)) fail("unknown-dtype", fileName, `${where}: unknown dtype ${JSON.stringify(dtype)}`);
-  const shape = v.shape;
   if (!Array.isArray(shape)) fail("invalid-shape", fileName, `${where}: shape is not an array`);
-  let numel = 1;
-  for (const d of shape) {
-    if (!isCount(d)) {
-      fail(
-        "invalid-shape",
-        fileName,
-        `${where}: dimension ${JSON.stringify(d)} is not a non-negative integer`,
-      );
-    }
-    numel *= d;
-    if (numel > Number.MAX_SAFE_INTEGER / 64) {
-      fail("validation-overflow", fileName, `${where}: element count of shape [${shape}] overflows`);
-    }
-  }
-  const offsets = v.data_offsets;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1])) {
     fail("invalid-offset", fileName, `${where}: data_offsets must be two non-negative integers`);
   }
   const [begin, end] = offsets as [number, number];
   if (end < begin)
     fail("invalid-offset", fileName, `${where}: data_offsets [${begin}, ${end}] end before begin`);
-  const bits = numel * dtypeBits(dtype);
-  if (bits % 8 !== 0) {
-    fail(
-      "misaligned-slice",
-      fileName,
-      `${where}: ${numel} ${dtype} elements are not a whole number of bytes`,
-    );
-  }
-  if (end - begin !== bits / 8) {
+  const { numel, byteLength } = tensorSize(`${fileName}: ${where}`, dtype, shape);
+  if (end - begin !== byteLength) {
     fail(
       "invalid-tensor-info",
       fileName,
-      `${where}: data_offsets span ${end - begin} bytes but ${dtype}[${shape}] needs ${bits / 8}`,
+      `${where}: data_offsets span ${end - begin} bytes but ${dtype}[${shape}] needs ${byteLength}`,
     );
   }
-  return { name, dtype, shape: shape.slice(), dataOffsets: [begin, end], numel, byteLength: end - begin };
+  return { name, dtype, shape: shape.slice(), dataOffsets: [begin, end], numel, byteLength };
 }
 
 /**
@@ -141,19 +149,13 @@ export function parseHeader(header: Uint8Array, fileName: string, fileSize?: num
   try {
     text = utf8.decode(header);
   } catch (e) {
-    throw new SafetensorsError("invalid-utf8", `${fileName}: header is not valid UTF-8`, { cause: e });
+    fail("invalid-utf8", fileName, "header is not valid UTF-8", e);
   }
   let root: unknown;
   try {
     root = JSON.parse(text);
   } catch (e) {
-    throw new SafetensorsError(
-      "invalid-json",
-      `${fileName}: header is not valid JSON (${(e as Error).message})`,
-      {
-        cause: e,
-      },
-    );
+    fail("invalid-json", fileName, `header is not valid JSON (${(e as Error).message})`, e);
   }
   if (!isPlainObject(root)) fail("invalid-json", fileName, "header is not a JSON object");
   const problem = scanJson(text);

@@ -1,5 +1,5 @@
 import { SafetensorsError } from "./errors.js";
-import { scanJson } from "./json-scan.js";
+import { isPlainObject, scanJson } from "./json-scan.js";
 import { MAX_INDEX_SIZE, MAX_SHARDS } from "./limits.js";
 
 /** The standard name of a sharded checkpoint's index. */
@@ -23,16 +23,8 @@ export interface ShardIndex {
  * a hostile index must not make us open files outside the directory.
  */
 export function checkShardName(shard: string, indexName = INDEX_FILE_NAME): void {
-  const bad =
-    shard.length === 0 ||
-    shard === "." ||
-    shard === ".." ||
-    shard.includes("/") ||
-    shard.includes("\\") ||
-    shard.includes("://") ||
-    shard.includes("\0") ||
-    /^[a-zA-Z]:/.test(shard);
-  if (bad) {
+  // empty, ".", "..", a separator (a URL's "://" has one), a NUL or a drive letter
+  if (/^\.{0,2}$|[/\\\0]|^[a-zA-Z]:/.test(shard)) {
     throw new SafetensorsError(
       "invalid-index",
       `${indexName}: shard name ${JSON.stringify(shard)} is not a plain file name in the checkpoint directory`,
@@ -46,13 +38,13 @@ export function checkShardName(shard: string, indexName = INDEX_FILE_NAME): void
  * `metadata` object.
  */
 export function parseIndexJson(text: string, indexName = INDEX_FILE_NAME): ShardIndex {
-  const fail = (what: string, cause?: unknown): never => {
+  function fail(what: string, cause?: unknown): never {
     throw new SafetensorsError(
       "invalid-index",
       `${indexName}: ${what}`,
       cause === undefined ? undefined : { cause },
     );
-  };
+  }
   if (text.length > MAX_INDEX_SIZE) fail(`index is larger than the limit of ${MAX_INDEX_SIZE} bytes`);
   let root: unknown;
   try {
@@ -60,30 +52,26 @@ export function parseIndexJson(text: string, indexName = INDEX_FILE_NAME): Shard
   } catch (e) {
     fail(`not valid JSON (${(e as Error).message})`, e);
   }
-  if (typeof root !== "object" || root === null || Array.isArray(root)) fail("not a JSON object");
+  if (!isPlainObject(root)) fail("not a JSON object");
   const problem = scanJson(text);
   if (problem?.kind === "duplicate-key") fail(`duplicate key "${problem.key}"`);
-  const obj = root as Record<string, unknown>;
-  const meta = obj.metadata ?? {};
-  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) fail("metadata is not an object");
-  const wm = obj.weight_map;
-  if (typeof wm !== "object" || wm === null || Array.isArray(wm))
-    fail("weight_map is missing or not an object");
+  const metadata = root.metadata ?? {};
+  if (!isPlainObject(metadata)) fail("metadata is not an object");
+  if (!isPlainObject(root.weight_map)) fail("weight_map is missing or not an object");
   const weightMap = new Map<string, string>();
   const shards = new Set<string>();
-  for (const [tensor, shard] of Object.entries(wm as Record<string, unknown>)) {
+  for (const [tensor, shard] of Object.entries(root.weight_map)) {
     if (typeof shard !== "string") fail(`weight_map entry "${tensor}" is not a string`);
-    const s = shard as string;
-    if (!shards.has(s)) {
-      checkShardName(s, indexName);
-      shards.add(s);
+    if (!shards.has(shard)) {
+      checkShardName(shard, indexName);
+      shards.add(shard);
       if (shards.size > MAX_SHARDS) fail(`more than ${MAX_SHARDS} shards`);
     }
-    weightMap.set(tensor, s);
+    weightMap.set(tensor, shard);
   }
-  const ts = (meta as Record<string, unknown>).total_size;
+  const ts = metadata.total_size;
   const totalSize = typeof ts === "number" && Number.isSafeInteger(ts) && ts >= 0 ? ts : null;
-  return { metadata: meta as Record<string, unknown>, totalSize, weightMap, shards: [...shards] };
+  return { metadata, totalSize, weightMap, shards: [...shards] };
 }
 
 /**

@@ -1,11 +1,5 @@
 // Node-only entry points of the safetensors layer (file system).
-export {
-  AtomicFile,
-  copyFileAtomic,
-  targetOfTempName,
-  tempPathFor,
-  writeFileAtomic,
-} from "./atomic-node.js";
+export { copyFileAtomic, targetOfTempName, writeFileAtomic } from "./atomic-node.js";
 export { NodeCheckpointDir } from "./checkpoint-dir-node.js";
 export {
   openCheckpoint,

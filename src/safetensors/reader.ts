@@ -1,7 +1,7 @@
 import { SafetensorsError } from "./errors.js";
 import { type ParsedHeader, parseHeader, readHeaderLength, type TensorInfo } from "./header.js";
 import { HEADER_LENGTH_BYTES } from "./limits.js";
-import { type ByteSource, readRange } from "./source.js";
+import type { ByteSource } from "./source.js";
 import { type TypedArrayFor, viewAs } from "./views.js";
 
 /** A tensor's bytes viewed as its dtype's typed array (see `DtypeArrayMap`). */
@@ -10,19 +10,58 @@ export interface TypedTensor {
   data: TypedArrayFor<TensorInfo["dtype"]>;
 }
 
+/** Tensors looked up and read by name: shared by one file (`SafetensorsFile`) and a `Checkpoint`. */
+export abstract class TensorTable<T extends TensorInfo> {
+  protected readonly byName = new Map<string, T>();
+  /** Name used in messages. */
+  abstract readonly name: string;
+
+  /**
+   * `length` bytes at byte `offset` of tensor `name`'s data, with one positioned read (into `into`,
+   * returned as a view of its first `length` bytes, when given).
+   */
+  abstract readRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** The header entry of `name`; throws `tensor-not-found` when absent. */
+  get(name: string): T {
+    const t = this.byName.get(name);
+    if (t === undefined)
+      throw new SafetensorsError("tensor-not-found", `${this.name}: no tensor named "${name}"`);
+    return t;
+  }
+
+  /**
+   * The raw little-endian bytes of tensor `name` (exactly its byte range, read with one call).
+   * With `into` (at least `byteLength` bytes), the bytes are read into it and a subarray of it is
+   * returned, so one buffer can be reused across tensors.
+   */
+  async readBytes(name: string, into?: Uint8Array): Promise<Uint8Array> {
+    return this.readRange(name, 0, this.get(name).byteLength, into);
+  }
+
+  /** The tensor viewed as its typed array (zero-copy when aligned; see `viewAs`). */
+  async readTyped(name: string): Promise<TypedTensor> {
+    const info = this.get(name);
+    return { info, data: viewAs(info.dtype, await this.readBytes(name)) };
+  }
+}
+
 /**
  * A safetensors file opened for reading. `open` reads and validates only the 8-byte length and the
  * header; tensor data is read on demand, one byte range per call, so memory stays at the size of
  * the tensor asked for. Validation follows the reference reader (see `parseHeader`).
  */
-export class SafetensorsFile {
-  private readonly byName: Map<string, TensorInfo>;
-
+export class SafetensorsFile extends TensorTable<TensorInfo> {
   private constructor(
     readonly source: ByteSource,
     readonly header: ParsedHeader,
   ) {
-    this.byName = new Map(header.tensors.map((t) => [t.name, t]));
+    super();
+    for (const t of header.tensors) this.byName.set(t.name, t);
   }
 
   /** Read and validate the header of `source`. On failure the source is left open for the caller. */
@@ -55,37 +94,6 @@ export class SafetensorsFile {
     return this.header.dataStart;
   }
 
-  has(name: string): boolean {
-    return this.byName.has(name);
-  }
-
-  /** The header entry of `name`; throws `tensor-not-found` when absent. */
-  get(name: string): TensorInfo {
-    const t = this.byName.get(name);
-    if (t === undefined)
-      throw new SafetensorsError("tensor-not-found", `${this.name}: no tensor named "${name}"`);
-    return t;
-  }
-
-  /**
-   * The raw little-endian bytes of tensor `name` (exactly its byte range, read with one call).
-   * With `into` (at least `byteLength` bytes), the bytes are read into it and a subarray of it is
-   * returned, so one buffer can be reused across tensors.
-   */
-  async readBytes(name: string, into?: Uint8Array): Promise<Uint8Array> {
-    const t = this.get(name);
-    return readTensorRange(
-      this.source,
-      this.name,
-      t,
-      this.dataStart + t.dataOffsets[0],
-      0,
-      t.byteLength,
-      into,
-    );
-  }
-
-  /** `length` bytes at byte `offset` of tensor `name`'s data (into `into` when given). */
   async readRange(name: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const t = this.get(name);
     return readTensorRange(
@@ -99,13 +107,6 @@ export class SafetensorsFile {
     );
   }
 
-  /** The tensor viewed as its typed array (zero-copy when aligned; see `viewAs`). */
-  async readTyped(name: string): Promise<TypedTensor> {
-    const info = this.get(name);
-    const bytes = await this.readBytes(name);
-    return { info, data: viewAs(info.dtype, bytes) };
-  }
-
   async close(): Promise<void> {
     await this.source.close?.();
   }
@@ -113,10 +114,11 @@ export class SafetensorsFile {
 
 /**
  * Read `length` bytes at byte `offset` of tensor `t`'s data, whose first byte is at absolute offset
- * `begin` of `source` (into `into` when given; see `readRange`). A range
- * outside the tensor or a buffer too small is an `invalid-argument` error naming file and tensor.
+ * `begin` of `source`: into `into` (its first `length` bytes, returned as a view of it) when given,
+ * with the source's `readInto` when it has one, else into a fresh array. A range outside the tensor
+ * or a buffer too small is an `invalid-argument` error naming file and tensor.
  */
-export function readTensorRange(
+export async function readTensorRange(
   source: ByteSource,
   fileName: string,
   t: TensorInfo,
@@ -133,11 +135,15 @@ export function readTensorRange(
       `${where}: range ${offset}+${length} is outside its ${t.byteLength} bytes`,
     );
   }
-  if (into !== undefined && into.length < length) {
+  if (into === undefined) return source.read(begin + offset, length);
+  if (into.length < length) {
     throw new SafetensorsError(
       "invalid-argument",
       `${where}: buffer of ${into.length} bytes is smaller than the ${length} to read`,
     );
   }
-  return readRange(source, begin + offset, length, into);
+  const target = into.subarray(0, length);
+  if (source.readInto) return source.readInto(begin + offset, target);
+  target.set(await source.read(begin + offset, length));
+  return target;
 }

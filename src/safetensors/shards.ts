@@ -1,5 +1,5 @@
-import { dtypeBits } from "./dtypes.js";
 import { SafetensorsError } from "./errors.js";
+import { tensorSize } from "./header.js";
 import { DEFAULT_MAX_SHARD_SIZE } from "./limits.js";
 import type { TensorDescriptor } from "./writer.js";
 
@@ -18,18 +18,9 @@ export function shardFileName(index: number, count: number, prefix = "model"): s
   return `${prefix}-${pad(index + 1)}-of-${pad(count)}.safetensors`;
 }
 
-/** Bytes of a described tensor (elements x bits / 8). */
+/** Bytes of a described tensor (elements x bits / 8), checked as `tensorSize` does. */
 export function tensorByteLength(d: TensorDescriptor): number {
-  let numel = 1;
-  for (const n of d.shape) numel *= n;
-  const bits = numel * dtypeBits(d.dtype);
-  if (!Number.isSafeInteger(bits) || bits % 8 !== 0) {
-    throw new SafetensorsError(
-      "misaligned-slice",
-      `tensor "${d.name}": ${d.dtype}[${d.shape}] is not a whole number of bytes`,
-    );
-  }
-  return bits / 8;
+  return tensorSize(`tensor "${d.name}"`, d.dtype, d.shape).byteLength;
 }
 
 /** One shard of `splitIntoShards`: which items (indexes into the input list) it holds. */
@@ -95,8 +86,7 @@ export function planShards(
   maxShardSize: number = DEFAULT_MAX_SHARD_SIZE,
   prefix = "model",
 ): ShardPlan[] {
-  const groups = splitIntoShards(descriptors.map(tensorByteLength), maxShardSize, prefix);
-  return groups.map((g) => ({
+  return splitIntoShards(descriptors.map(tensorByteLength), maxShardSize, prefix).map((g) => ({
     fileName: g.fileName,
     tensors: g.items.map((i) => descriptors[i]),
     bytes: g.bytes,

@@ -38,33 +38,28 @@ export class NodeFileSource implements ByteSource {
       throw readFailure(name, "cannot open", e);
     }
     try {
-      const st = await handle.stat();
-      return new NodeFileSource(handle, st.size, name, path);
+      return new NodeFileSource(handle, (await handle.stat()).size, name, path);
     } catch (e) {
       await handle.close();
-      throw new SafetensorsError("read-failed", `${name}: cannot stat (${(e as Error).message})`, {
-        cause: e,
-      });
+      throw readFailure(name, "cannot stat", e);
     }
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this.name, this.size, offset, length);
     const buf = Buffer.allocUnsafe(length);
-    await this.readInto(offset, new Uint8Array(buf.buffer, buf.byteOffset, length));
-    return new Uint8Array(buf.buffer, buf.byteOffset, length);
+    return this.readInto(offset, new Uint8Array(buf.buffer, buf.byteOffset, length));
   }
 
   async readInto(offset: number, target: Uint8Array): Promise<Uint8Array> {
     const length = target.length;
     checkRange(this.name, this.size, offset, length);
     if (this.handle === null) throw new SafetensorsError("read-failed", `${this.name}: source is closed`);
-    const buf = target;
     let done = 0;
     try {
       while (done < length) {
         const want = Math.min(length - done, MAX_READ_CHUNK);
-        const { bytesRead } = await this.handle.read(buf, done, want, offset + done);
+        const { bytesRead } = await this.handle.read(target, done, want, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -79,7 +74,8 @@ export class NodeFileSource implements ByteSource {
         `${this.name}: file ended after ${done} of ${length} bytes at ${offset}`,
       );
     }
-    return new Uint8Array(buf.buffer, buf.byteOffset, length);
+    // A plain view even when `target` is a Buffer, whose `slice` would not copy.
+    return new Uint8Array(target.buffer, target.byteOffset, length);
   }
 
   async close(): Promise<void> {

@@ -19,31 +19,6 @@ export interface ByteSource {
   close?(): Promise<void>;
 }
 
-/**
- * Read the file range `[offset, offset + length)` of `source`: into `into` (its first `length`
- * bytes, returned as a view of it) when given, with the source's `readInto` when it has one, else
- * into a fresh array. A caller buffer lets hot loops reuse memory (fresh multi-hundred-MB buffers
- * cost page faults on every read).
- */
-export async function readRange(
-  source: ByteSource,
-  offset: number,
-  length: number,
-  into?: Uint8Array,
-): Promise<Uint8Array> {
-  if (into === undefined) return source.read(offset, length);
-  if (into.length < length) {
-    throw new SafetensorsError(
-      "invalid-argument",
-      `${source.name}: buffer of ${into.length} bytes is smaller than the ${length} to read`,
-    );
-  }
-  const target = into.subarray(0, length);
-  if (source.readInto) return source.readInto(offset, target);
-  target.set(await source.read(offset, length));
-  return target;
-}
-
 /** Throws unless `[offset, offset + length)` lies within a source of `size` bytes. */
 export function checkRange(name: string, size: number, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {

@@ -2,23 +2,9 @@ import { LITTLE_ENDIAN } from "../formats/endian.js";
 import type { Dtype } from "./dtypes.js";
 import { SafetensorsError } from "./errors.js";
 
-/**
- * The typed array each dtype is viewed as. Floating-point codes that JavaScript has no array for
- * stay as raw codes: F16/BF16 as Uint16Array, every 8-bit float (FP8, E8M0) as Uint8Array, the
- * sub-byte F4/F6 as their packed bytes. C64 is interleaved (re, im) Float32Array.
- */
-export interface DtypeArrayMap {
-  BOOL: Uint8Array;
-  F4: Uint8Array;
-  F6_E2M3: Uint8Array;
-  F6_E3M2: Uint8Array;
-  U8: Uint8Array;
+/** The dtypes viewed as something other than bytes (`DtypeArrayMap`). C64 is interleaved (re, im). */
+interface WideArrays {
   I8: Int8Array;
-  F8_E5M2: Uint8Array;
-  F8_E4M3: Uint8Array;
-  F8_E8M0: Uint8Array;
-  F8_E4M3FNUZ: Uint8Array;
-  F8_E5M2FNUZ: Uint8Array;
   I16: Int16Array;
   U16: Uint16Array;
   F16: Uint16Array;
@@ -32,6 +18,13 @@ export interface DtypeArrayMap {
   U64: BigUint64Array;
 }
 
+/**
+ * The typed array each dtype is viewed as. Floating-point codes that JavaScript has no array for
+ * stay as raw codes: F16/BF16 as Uint16Array, every 8-bit float (FP8, E8M0) and BOOL as Uint8Array,
+ * the sub-byte F4/F6 as their packed bytes.
+ */
+export type DtypeArrayMap = { [D in Dtype]: D extends keyof WideArrays ? WideArrays[D] : Uint8Array };
+
 export type TypedArrayFor<D extends Dtype> = DtypeArrayMap[D];
 export type AnyTensorArray = DtypeArrayMap[Dtype];
 
@@ -40,18 +33,8 @@ type Ctor = {
   BYTES_PER_ELEMENT: number;
 };
 
-const CTORS: Record<Dtype, Ctor> = {
-  BOOL: Uint8Array,
-  F4: Uint8Array,
-  F6_E2M3: Uint8Array,
-  F6_E3M2: Uint8Array,
-  U8: Uint8Array,
+const CTORS: Record<keyof WideArrays, Ctor> = {
   I8: Int8Array,
-  F8_E5M2: Uint8Array,
-  F8_E4M3: Uint8Array,
-  F8_E8M0: Uint8Array,
-  F8_E4M3FNUZ: Uint8Array,
-  F8_E5M2FNUZ: Uint8Array,
   I16: Int16Array,
   U16: Uint16Array,
   F16: Uint16Array,
@@ -72,7 +55,7 @@ const CTORS: Record<Dtype, Ctor> = {
  * little-endian, so big-endian hosts are refused rather than silently misread.
  */
 export function viewAs<D extends Dtype>(dtype: D, bytes: Uint8Array): TypedArrayFor<D> {
-  const C = CTORS[dtype];
+  const C = CTORS[dtype as keyof WideArrays] ?? Uint8Array;
   const size = C.BYTES_PER_ELEMENT;
   if (size > 1 && !LITTLE_ENDIAN) {
     throw new SafetensorsError("unsupported-platform", `typed views of ${dtype} need a little-endian host`);
@@ -86,5 +69,3 @@ export function viewAs<D extends Dtype>(dtype: D, bytes: Uint8Array): TypedArray
   const src = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
   return new C(src.buffer, src.byteOffset, src.length / size) as TypedArrayFor<D>;
 }
-
-// F4 packing (element 0 in the low nibble) is the codec layer's `packFp4` / `unpackFp4`.

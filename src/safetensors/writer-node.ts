@@ -145,16 +145,11 @@ export class SafetensorsFileWriter {
   async write(name: string, data: Uint8Array): Promise<void> {
     const info = this.nextTensor;
     try {
-      if (info === null)
-        throw new SafetensorsError(
-          "invalid-argument",
-          `${this.name}: tensor "${name}" is not in the layout or was written already`,
-        );
-      if (info.name !== name) {
-        throw new SafetensorsError(
-          "invalid-argument",
-          `${this.name}: expected tensor "${info.name}" next (layout order), got "${name}"`,
-        );
+      if (info?.name !== name) {
+        const what = info
+          ? `expected tensor "${info.name}" next (layout order), got "${name}"`
+          : `tensor "${name}" is not in the layout or was written already`;
+        throw new SafetensorsError("invalid-argument", `${this.name}: ${what}`);
       }
       checkTensorBytes(this.name, info, data);
     } catch (e) {
@@ -192,17 +187,14 @@ export async function writeSafetensorsFile(
       for (const info of w.layout.tensors) await w.write(info.name, await source(info));
     } else {
       for await (const item of source) {
-        const info = w.nextTensor;
-        if (item instanceof Uint8Array) {
-          if (info === null)
-            throw new SafetensorsError(
-              "invalid-argument",
-              `${w.name}: source yielded more tensors than the layout holds`,
-            );
-          await w.write(info.name, item);
-        } else {
-          await w.write(item.name, item.data);
-        }
+        const next = w.nextTensor;
+        if (!(item instanceof Uint8Array)) await w.write(item.name, item.data);
+        else if (next) await w.write(next.name, item);
+        else
+          throw new SafetensorsError(
+            "invalid-argument",
+            `${w.name}: source yielded more tensors than the layout holds`,
+          );
       }
     }
     await w.finish();
@@ -210,11 +202,8 @@ export async function writeSafetensorsFile(
     await w.abort();
     if (e instanceof SafetensorsError) throw e;
     const at = w.nextTensor ? ` at tensor "${w.nextTensor.name}"` : "";
-    throw new SafetensorsError(
-      "write-failed",
-      `${w.name}: tensor source failed${at} (${(e as Error)?.message ?? e})`,
-      { cause: e },
-    );
+    const message = `${w.name}: tensor source failed${at} (${(e as Error)?.message ?? e})`;
+    throw new SafetensorsError("write-failed", message, { cause: e });
   }
   return w.layout;
 }

@@ -1,6 +1,6 @@
-import { type Dtype, dtypeBits, dtypeRank, isDtype } from "./dtypes.js";
+import { type Dtype, dtypeRank, isDtype } from "./dtypes.js";
 import { SafetensorsError } from "./errors.js";
-import type { TensorInfo } from "./header.js";
+import { type TensorInfo, tensorSize } from "./header.js";
 import { HEADER_LENGTH_BYTES, MAX_HEADER_SIZE } from "./limits.js";
 
 /** What the writer must know about a tensor before any byte is written. */
@@ -38,13 +38,10 @@ export interface SafetensorsLayout {
   fileSize: number;
 }
 
-function metadataEntries(fileName: string, metadata: MetadataInput): [string, string][] {
-  const entries: [string, string][] =
-    metadata instanceof Map
-      ? [...metadata.entries()]
-      : Array.isArray(metadata)
-        ? metadata.map(([k, v]) => [k, v])
-        : Object.entries(metadata as Record<string, string>);
+/** `"__metadata__":{...}` with the pairs in iteration order; keys and values strings, keys unique. */
+function metadataJson(fileName: string, metadata: MetadataInput): string {
+  const entries: (readonly [string, string])[] =
+    metadata instanceof Map || Array.isArray(metadata) ? [...metadata] : Object.entries(metadata);
   const seen = new Set<string>();
   for (const [k, v] of entries) {
     if (typeof k !== "string" || typeof v !== "string") {
@@ -57,7 +54,7 @@ function metadataEntries(fileName: string, metadata: MetadataInput): [string, st
       throw new SafetensorsError("invalid-metadata", `${fileName}: duplicate __metadata__ key "${k}"`);
     seen.add(k);
   }
-  return entries;
+  return `"__metadata__":{${entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(",")}}`;
 }
 
 function describe(fileName: string, d: TensorDescriptor): { numel: number; byteLength: number } {
@@ -67,23 +64,7 @@ function describe(fileName: string, d: TensorDescriptor): { numel: number; byteL
   }
   if (!isDtype(d.dtype))
     throw new SafetensorsError("unknown-dtype", `${where}: unknown dtype ${JSON.stringify(d.dtype)}`);
-  let numel = 1;
-  for (const n of d.shape) {
-    if (!Number.isSafeInteger(n) || n < 0) {
-      throw new SafetensorsError("invalid-shape", `${where}: dimension ${n} is not a non-negative integer`);
-    }
-    numel *= n;
-    if (numel > Number.MAX_SAFE_INTEGER / 64)
-      throw new SafetensorsError("validation-overflow", `${where}: shape overflows`);
-  }
-  const bits = numel * dtypeBits(d.dtype);
-  if (bits % 8 !== 0) {
-    throw new SafetensorsError(
-      "misaligned-slice",
-      `${where}: ${numel} ${d.dtype} elements are not a whole number of bytes`,
-    );
-  }
-  return { numel, byteLength: bits / 8 };
+  return tensorSize(where, d.dtype, d.shape);
 }
 
 /**
@@ -104,33 +85,16 @@ export function planLayout(
     names.add(d.name);
     return { d, ...describe(fileName, d) };
   });
-  sized.sort((a, b) => {
-    const r = dtypeRank(b.d.dtype) - dtypeRank(a.d.dtype);
-    if (r !== 0) return r;
-    return compareUtf8(a.d.name, b.d.name);
-  });
-  const parts: string[] = [];
-  if (metadata != null) {
-    const meta = metadataEntries(fileName, metadata)
-      .map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)
-      .join(",");
-    parts.push(`"__metadata__":{${meta}}`);
-  }
+  sized.sort((a, b) => dtypeRank(b.d.dtype) - dtypeRank(a.d.dtype) || compareUtf8(a.d.name, b.d.name));
+  const parts = metadata == null ? [] : [metadataJson(fileName, metadata)];
   let offset = 0;
-  const tensors: TensorInfo[] = sized.map(({ d, numel, byteLength }) => {
+  const tensors: TensorInfo[] = sized.map(({ d: { name, dtype, shape }, numel, byteLength }) => {
     const begin = offset;
     offset += byteLength;
     parts.push(
-      `${JSON.stringify(d.name)}:{"dtype":"${d.dtype}","shape":[${d.shape.join(",")}],"data_offsets":[${begin},${offset}]}`,
+      `${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${shape.join(",")}],"data_offsets":[${begin},${offset}]}`,
     );
-    return {
-      name: d.name,
-      dtype: d.dtype,
-      shape: [...d.shape],
-      dataOffsets: [begin, offset],
-      numel,
-      byteLength,
-    };
+    return { name, dtype, shape: [...shape], dataOffsets: [begin, offset], numel, byteLength };
   });
   const json = new TextEncoder().encode(`{${parts.join(",")}}`);
   const n = Math.ceil(json.length / 8) * 8;

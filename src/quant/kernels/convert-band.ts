@@ -25,11 +25,7 @@ const FAST_PATHS: readonly FastPath[] = [
     applies: requantApplies,
     run: (spec, data, scale) => requantBand(spec, data, scale!),
   },
-  {
-    name: "BF16 -> block FP8 UE8M0 by exponent shift",
-    applies: (spec) => quantBf16Applies(spec),
-    run: (spec, data) => quantBf16Band(spec, data),
-  },
+  { name: "BF16 -> block FP8 UE8M0 by exponent shift", applies: quantBf16Applies, run: quantBf16Band },
 ];
 
 /** The fast path that converts `spec`, or null. */

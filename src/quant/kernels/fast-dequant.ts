@@ -100,12 +100,7 @@ export function dequantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array 
       addPairs(st, x, y, cnt);
     }
   }
-  if (dtype === "F32") {
-    // The generic F32 path counts finite values only (no error statistics beyond the count).
-    const f = emptyStats();
-    f.nonfinite = st.nonfinite;
-    f.count = st.count;
-    return { data: outU8, scale: null, stats: f };
-  }
-  return { data: outU8, scale: null, stats: st };
+  // The generic F32 path counts finite values only (no error statistics beyond the count).
+  const stats = dtype === "F32" ? { ...emptyStats(), count: st.count, nonfinite: st.nonfinite } : st;
+  return { data: outU8, scale: null, stats };
 }

@@ -1,11 +1,12 @@
 /**
  * Fast path: block E4M3 -> block FP8 with the same block (requantization, e.g. DeepSeek-V3 float
- * scales to V3.1 UE8M0 scales), bit-identical to decode-then-encode: per block a code histogram,
- * a 256-entry code map from `E4m3Requantizer`, then one lookup per element.
+ * scales to V3.1 UE8M0 scales), bit-identical to decode-then-encode: per block a code histogram
+ * (`bandHistograms`), a 256-entry code map from `E4m3Requantizer`, then one lookup per element.
  */
 import { ue8m0BytesOfF32 } from "../deepgemm-pack.js";
 import { emptyStats } from "../error-stats.js";
 import { outBytes } from "./buffers.js";
+import { bandHistograms } from "./code-histogram.js";
 import { bandScales } from "./decode-band.js";
 import type { EncodedBand } from "./encode-band.js";
 import { E4m3Requantizer } from "./requant-block.js";
@@ -41,21 +42,18 @@ export function requantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array)
   const out = outBytes(rows * cols);
   const sfs = new Float32Array(sr * sc);
   const st = emptyStats();
-  const hist = new Uint32Array(256);
+  const hist = new Uint32Array(sc * 256);
   const map = new Uint8Array(256);
   const requantizer = requantizers[t.scaleFmt];
   for (let bi = 0; bi < sr; bi++) {
     const r0 = bi * br;
     const r1 = Math.min(rows, r0 + br);
+    hist.fill(0);
+    bandHistograms(data, 0, cols, r0, r1, bc, hist);
     for (let bj = 0; bj < sc; bj++) {
       const c0 = bj * bc;
       const c1 = Math.min(cols, c0 + bc);
-      hist.fill(0);
-      for (let r = r0; r < r1; r++) {
-        const o = r * cols;
-        for (let c = c0; c < c1; c++) hist[data[o + c]]++;
-      }
-      sfs[bi * sc + bj] = requantizer.requantize(hist, 0, sIn[bi * sc + bj], st, map);
+      sfs[bi * sc + bj] = requantizer.requantize(hist, bj * 256, sIn[bi * sc + bj], st, map);
       for (let r = r0; r < r1; r++) {
         const o = r * cols;
         for (let c = c0; c < c1; c++) out[o + c] = map[data[o + c]];
