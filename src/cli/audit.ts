@@ -24,7 +24,8 @@ E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule 
       all: flag("print every tensor (default: the 30 with the largest error, and all exceptions)"),
       json: flag("print the result as JSON (schema fp8kit.audit/1, see docs/REPORT.md)"),
     },
-    footer: "exit status: 0; 1 when config.json declares UE8M0 scales but some are not powers of two",
+    footer:
+      "exit status: 0; 1 when some scales are unusable (NaN, Inf, zero, negative, overflowing: as lint), or when config.json declares UE8M0 scales but some are not powers of two",
   },
   async ([path], v) => {
     const r = await auditPath(path, {
@@ -34,7 +35,8 @@ E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule 
       filter: v.include,
     });
     process.stdout.write(`${v.json ? JSON.stringify(r, null, 2) : printAudit(r, v.all)}\n`);
-    return r.layout.scaleFmt === "ue8m0" && !r.summary.allPowerOfTwo ? EXIT_FINDINGS : EXIT_OK;
+    const notPow2 = r.layout.scaleFmt === "ue8m0" && !r.summary.allPowerOfTwo;
+    return notPow2 || r.summary.scaleFindings.errors > 0 ? EXIT_FINDINGS : EXIT_OK;
   },
 );
 
@@ -72,6 +74,9 @@ function printAudit(r: AuditResult, all: boolean): string {
       out.push(`  ${t.scale}: ${t.scales.nonPowerOfTwo} of ${t.scales.count}; e.g. ${ex}`);
     }
   }
+  const bad = r.tensors.flatMap((t) => t.findings);
+  if (bad.length > 0) out.push("", "unusable scales (as fp8kit lint reports them):");
+  for (const f of bad) out.push(`  ${f.severity}: ${f.file}: ${f.tensor}: ${f.message} [${f.code}]`);
   const s = r.summary;
   out.push(
     "",

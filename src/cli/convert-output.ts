@@ -8,6 +8,7 @@ import {
   summarizeErrorStats as summarize,
   type TensorReport,
 } from "../convert/node.js";
+import { INDEX_FILE_NAME } from "../safetensors/index.js";
 import { formatBytes } from "./text-format.js";
 
 /** One row of the error table (also a `--json` "tensor" event). */
@@ -131,14 +132,29 @@ export function resultJson(res: ConvertResult, report: string | null): Record<st
   };
 }
 
-/** The closing human summary: the error table (complete runs), bytes and speed, the verify result. */
-export function printResult(res: ConvertResult, part: string | undefined): string {
+/**
+ * The closing human summary: the error table (complete runs), what this run did (shards written,
+ * or for `--finalize` the shards checked and the files written), bytes and speed, the verify result.
+ */
+export function printResult(res: ConvertResult, part: string | undefined, finalize = false): string {
   const out: string[] = [];
   if (res.status === "complete") out.push(errorTable(res.tensors), "");
   const rate = res.seconds > 0 ? (res.bytesRead + res.bytesWritten) / res.seconds : 0;
-  out.push(
-    `${res.status === "complete" ? "converted" : `part ${part} done:`} ${res.shardsWritten.length} shard(s) written, ${res.shardsSkipped.length} already complete; ${formatBytes(res.bytesRead)} read, ${formatBytes(res.bytesWritten)} written in ${res.seconds.toFixed(1)} s (${(rate / 1e6).toFixed(0)} MB/s)`,
-  );
+  const speed = `${formatBytes(res.bytesRead)} read, ${formatBytes(res.bytesWritten)} written in ${res.seconds.toFixed(1)} s (${(rate / 1e6).toFixed(0)} MB/s)`;
+  if (res.status === "verify-failed") {
+    out.push(
+      `verification failed: the output is left unfinished (no config.json, no index); the shards with a mismatch will be rewritten when the same command runs again; ${speed}`,
+    );
+  } else if (finalize) {
+    const files = [res.plan.config ? "config.json" : null, INDEX_FILE_NAME].filter((f) => f !== null);
+    out.push(
+      `finalized: checked the ${res.plan.shards.length} shard(s) written by the --part runs (all complete), wrote ${files.join(" and ")}; ${speed}`,
+    );
+  } else {
+    out.push(
+      `${res.status === "complete" ? "converted" : `part ${part} done:`} ${res.shardsWritten.length} shard(s) written, ${res.shardsSkipped.length} already complete; ${speed}`,
+    );
+  }
   if (res.verify) {
     const r = res.verify;
     out.push(

@@ -7,6 +7,7 @@ import { convertCheckpoint, type MxRule, TARGET_NAMES } from "../convert/node.js
 import { loadChartLibraries, writeReport } from "../report/node.js";
 import { ConvertProgress, planJson, printPlan, printResult, resultJson } from "./convert-output.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
+import { interruptible } from "./interrupt.js";
 import { count, defineCommand, flag, list, oneOf, size, text, usageError, value } from "./options.js";
 
 const MX_RULES: readonly MxRule[] = ["floor", "ceil", "even", "rceil"];
@@ -23,6 +24,34 @@ function parsePart(raw: string, flag: string): [number, number] {
   const m = /^(\d+)\/(\d+)$/.exec(raw);
   if (!m) throw new Error(`${flag} must look like 1/4, got ${JSON.stringify(raw)}`);
   return [Number(m[1]), Number(m[2])];
+}
+
+/**
+ * Options naming a step that a run mode skips, and why: given together they are an error, never
+ * silently ignored. Tuning options (--workers, --allow-nonfinite) stay accepted with --dry-run and
+ * --finalize, so a job's command line can be reused with either. (The options a target does not
+ * use are refused by the convert layer.)
+ */
+const SKIPPED_BY = [
+  { mode: "dry-run", skipped: ["finalize", "verify", "report"], why: "a dry run only prints the plan" },
+  {
+    mode: "part",
+    skipped: ["verify", "report"],
+    why: "the output is complete only after --finalize: give it there",
+  },
+] as const;
+
+function refuseSkippedSteps(v: Record<string, unknown>): void {
+  const given = (name: string) => v[name] !== undefined && v[name] !== false;
+  for (const { mode, skipped, why } of SKIPPED_BY) {
+    const idle = skipped.filter(given);
+    if (!given(mode) || idle.length === 0) continue;
+    const names = idle.map((n) => `--${n}`).join(", ");
+    throw usageError(
+      "convert",
+      `${names} ${idle.length > 1 ? "do" : "does"} not apply with --${mode} (${why})`,
+    );
+  }
 }
 
 export const command = defineCommand(
@@ -71,61 +100,69 @@ targets:
       verify: flag("re-read the output and compare every tensor with the input"),
       report: text("<file.html>", "write the HTML report of the conversion (output against input)"),
       "allow-nonfinite": flag("convert tensors holding NaN/Inf instead of failing"),
+      "bad-scales": oneOf(
+        ["refuse", "keep"],
+        "NaN/Inf/zero/negative/overflowing input scales: refuse (default) or keep (convert as stored)",
+        { arg: "<policy>" },
+      ),
       json: flag("machine-readable progress and result, one JSON object per line on stdout"),
     },
   },
   async ([input, output], v) => {
-    if (v.to === undefined) throw usageError("convert", "--to <target> is required");
+    const target = v.to;
+    if (target === undefined) throw usageError("convert", "--to <target> is required");
+    refuseSkippedSteps(v);
     // Fail before converting when the HTML report cannot be written (its chart packages are optional).
     if (v.report !== undefined) loadChartLibraries();
-    // A closed pipe (`fp8kit convert ... --json | head`) must not crash the conversion.
-    process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code !== "EPIPE") throw e;
-    });
     const progress = new ConvertProgress(v.json);
-    const res = await convertCheckpoint({
-      input,
-      output,
-      target: v.to,
-      block: v.block,
-      scaleFmt: v["scale-fmt"],
-      scaleDtype: v["scale-dtype"],
-      scaleRule: v["scale-rule"],
-      preset: v.preset,
-      include: v.include,
-      exclude: v.exclude,
-      maxShardSize: v["max-shard-size"],
-      workers: v.workers,
-      dryRun: v["dry-run"],
-      force: v.force,
-      resume: v.resume,
-      part: v.part ?? null,
-      finalize: v.finalize,
-      verify: v.verify,
-      allowNonfinite: v["allow-nonfinite"],
-      onEvent: (e) => progress.on(e),
-    });
-    const status = (res.verify?.mismatches.length ?? 0) > 0 ? EXIT_FINDINGS : EXIT_OK;
-    // The HTML report of the conversion: the output checkpoint against its input (per-layer error,
-    // scale exponents, code use). Written only once the output is complete.
-    let reportPath: string | null = null;
-    if (v.report !== undefined && res.status === "complete") {
-      reportPath = (await writeReport(output, v.report, { against: input })).out;
-      if (!v.json) process.stderr.write(`wrote report ${reportPath}\n`);
-    } else if (v.report !== undefined && !v.json) {
-      process.stderr.write(`report not written: the conversion is not complete (${res.status})\n`);
-    }
-    if (v.json) {
-      if (res.status === "dry-run") process.stdout.write(`${JSON.stringify(planJson(res))}\n`);
-      process.stdout.write(`${JSON.stringify(resultJson(res, reportPath))}\n`);
+    const stopped = "stopped; completed shards are kept: run the same command again to resume";
+    return interruptible(stopped, async (signal) => {
+      const res = await convertCheckpoint({
+        input,
+        output,
+        target,
+        block: v.block,
+        scaleFmt: v["scale-fmt"],
+        scaleDtype: v["scale-dtype"],
+        scaleRule: v["scale-rule"],
+        preset: v.preset,
+        include: v.include,
+        exclude: v.exclude,
+        maxShardSize: v["max-shard-size"],
+        workers: v.workers,
+        dryRun: v["dry-run"],
+        force: v.force,
+        resume: v.resume,
+        part: v.part ?? null,
+        finalize: v.finalize,
+        verify: v.verify,
+        allowNonfinite: v["allow-nonfinite"],
+        badScales: v["bad-scales"],
+        onEvent: (e) => progress.on(e),
+        signal,
+      });
+      const status = (res.verify?.mismatches.length ?? 0) > 0 ? EXIT_FINDINGS : EXIT_OK;
+      // The HTML report of the conversion: the output checkpoint against its input (per-layer error,
+      // scale exponents, code use). Written only once the output is complete.
+      let reportPath: string | null = null;
+      if (v.report !== undefined && res.status === "complete") {
+        reportPath = (await writeReport(output, v.report, { against: input })).out;
+        if (!v.json) process.stderr.write(`wrote report ${reportPath}\n`);
+      } else if (v.report !== undefined && !v.json) {
+        process.stderr.write(`report not written: the conversion is not complete (${res.status})\n`);
+      }
+      if (v.json) {
+        if (res.status === "dry-run") process.stdout.write(`${JSON.stringify(planJson(res))}\n`);
+        process.stdout.write(`${JSON.stringify(resultJson(res, reportPath))}\n`);
+        return status;
+      }
+      if (res.status === "dry-run") {
+        process.stdout.write(`${printPlan(res)}\n`);
+        return EXIT_OK;
+      }
+      const part = v.part ? v.part.join("/") : undefined;
+      process.stdout.write(`${printResult(res, part, v.finalize)}\n`);
       return status;
-    }
-    if (res.status === "dry-run") {
-      process.stdout.write(`${printPlan(res)}\n`);
-      return EXIT_OK;
-    }
-    const part = v.part ? v.part.join("/") : undefined;
-    process.stdout.write(`${printResult(res, part)}\n`);
-    return status;
+    });
   },
 );

@@ -4,6 +4,7 @@
  * src/cli/ and exports `command` (its options as data and `run(argv)`, see options.ts); everything
  * else is a thin call into the library layers.
  */
+import { CliError } from "./errors.js";
 import { EXIT_INPUT, EXIT_OK, reportFailure } from "./failure.js";
 import type { Command } from "./options.js";
 
@@ -47,9 +48,26 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+/**
+ * A reader that goes away (`fp8kit inspect ... --json | head -c1`) closes the pipe: further output
+ * has nowhere to go, which is no failure of the command. Every command runs on to its own end
+ * (a conversion is not cut short) and exits with its own status; what it still prints is dropped.
+ * Any other failure to print (a full disk behind `> file`) fails the command (exit 2) once it ends.
+ */
+let printFailure: CliError | null = null;
+for (const [stream, what] of [
+  [process.stdout, "standard output"],
+  [process.stderr, "standard error"],
+] as const) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") return;
+    printFailure ??= new CliError("output-failed", `cannot write to ${what} (${e.message})`, { cause: e });
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exitCode = printFailure ? reportFailure(printFailure) : code;
   },
   (err: unknown) => {
     process.exitCode = reportFailure(err);

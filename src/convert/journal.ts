@@ -8,13 +8,18 @@
  * Both disappear when the job is finalized.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, unlink } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorStats } from "../quant/error-stats.js";
-import { writeFileAtomic } from "../safetensors/node.js";
+import { writeFileAtomic, writeFs } from "../safetensors/node.js";
 import type { ConvertPlan, OpAction, ResolvedOptions } from "./plan.js";
 
 export const JOURNAL_FILE = ".fp8kit-job.json";
+/**
+ * Written into a finished output (the journal, kept): what made it. It is how `--force` knows a
+ * directory is fp8kit's own output and may be replaced.
+ */
+export const OUTPUT_MARKER = ".fp8kit-output.json";
 export const MARKER_DIR = ".fp8kit-done";
 
 export interface InputFile {
@@ -77,10 +82,12 @@ export async function readMarker(dir: string, fileName: string): Promise<ShardMa
 }
 
 export async function writeMarker(dir: string, m: ShardMarker): Promise<void> {
-  await mkdir(join(dir, MARKER_DIR), { recursive: true });
+  await writeFs().mkdir(join(dir, MARKER_DIR));
   await writeFileAtomic(join(dir, MARKER_DIR, `${m.fileName}.json`), JSON.stringify(m));
 }
 
 export async function removeQuiet(path: string): Promise<void> {
-  await unlink(path).catch(() => {});
+  await writeFs()
+    .unlink(path)
+    .catch(() => {});
 }

@@ -1,20 +1,23 @@
 /**
  * The output directory of a conversion (Node): whether it may be written (new, empty, the same
- * unfinished job, or replaced with --force), which shards are already complete, and the final step
- * that copies the input's side files and writes config.json and the index last (its presence marks
- * the output complete). Every file is written atomically (safetensors/atomic-node.ts); a file
- * system failure is a `ConvertError` naming the path, with a hint, and the Node error as `cause`.
+ * unfinished job, or fp8kit's own earlier output replaced with --force; never anything overlapping
+ * the input, links followed), which shards are already complete, and the final step that copies
+ * the input's side files and writes config.json, the output marker and the index last (its
+ * presence marks the output complete). Every file is written atomically through the safetensors
+ * layer's replaceable file system (fs-node.ts); a failure is a `ConvertError` naming the path,
+ * saying what to do, with the Node error as `cause`.
  */
-import { mkdir, readdir, rm, stat } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { readdir, realpath, stat } from "node:fs/promises";
+import { basename, dirname, join, sep } from "node:path";
 import { buildIndexJson, INDEX_FILE_NAME, SafetensorsError } from "../safetensors/index.js";
-import { copyFileAtomic, targetOfTempName, writeFileAtomic } from "../safetensors/node.js";
+import { copyFileAtomic, fsAdvice, targetOfTempName, writeFileAtomic, writeFs } from "../safetensors/node.js";
 import { ConvertError } from "./errors.js";
 import { HF_QUANT_CONFIG, type InputInfo } from "./input-node.js";
 import {
   JOURNAL_FILE,
   type Journal,
   MARKER_DIR,
+  OUTPUT_MARKER,
   readJournal,
   readMarker,
   removeQuiet,
@@ -22,19 +25,25 @@ import {
   type TensorReport,
   writeJournal,
 } from "./journal.js";
+import { isLockFile } from "./lock-node.js";
 import type { ConvertPlan, PlannedShard } from "./plan.js";
 
-/** What a failed write of the output needs to be retried. */
-const RETRY_HINT = "check free space and permissions, then run again with --resume";
+/** What to do after a failed write of the output, by the kind of failure. */
+function retryHint(e: unknown): string {
+  const again = "then run the same command again (it resumes)";
+  return fsAdvice(e) ? again : `check free space and permissions, ${again}`;
+}
 
-/** A failure writing `path` in the output directory, as a `ConvertError` with the retry hint. */
+/** A failure writing `path` in the output directory, as a `ConvertError` saying what to do. */
 export function outputFailure(path: string, what: string, e: unknown): ConvertError {
   if (e instanceof ConvertError) return e;
   // The safetensors layer's write errors already start with the path and say what failed.
   if (e instanceof SafetensorsError && e.code === "write-failed")
-    return new ConvertError("write-failed", `${e.message}; ${RETRY_HINT}`, { cause: e });
+    return new ConvertError("write-failed", `${e.message}; ${retryHint(e)}`, { cause: e });
   const why = e instanceof Error ? e.message : String(e);
-  return new ConvertError("write-failed", `${path}: ${what} failed (${why}); ${RETRY_HINT}`, { cause: e });
+  const advice = fsAdvice(e);
+  const message = `${path}: ${what} failed${advice ? `: ${advice}` : ""} (${why}); ${retryHint(e)}`;
+  return new ConvertError("write-failed", message, { cause: e });
 }
 
 /** Input files the conversion rewrites or replaces, so never copies (nor hidden files, nor shards). */
@@ -58,11 +67,54 @@ function isInside(child: string, parent: string): boolean {
   return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 }
 
+/**
+ * `path` with every symbolic link resolved, also when it does not exist yet: the real path of its
+ * nearest existing ancestor, followed by the rest.
+ */
+async function realPathOf(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(await realPathOf(parent), basename(path));
+  }
+}
+
+/**
+ * Refuse an output that overlaps the input in either direction, comparing real paths (links
+ * followed): the output inside the input directory, the same directory, or an input directory or
+ * file (a shard linked from elsewhere, as in the Hugging Face cache) inside the output.
+ */
+async function checkOverlap(out: string, input: InputInfo, o: { input: string; output: string }) {
+  const outReal = await realPathOf(out);
+  const inReal = await realPathOf(input.dir);
+  const fail = (what: string) => {
+    throw new ConvertError(
+      "output-in-input",
+      `${o.output}: the output directory must not ${what} (links followed: output ${outReal}, input ${inReal})`,
+    );
+  };
+  if (outReal === inReal) fail(`be the input's own directory (${o.input})`);
+  if (input.isDir && isInside(outReal, inReal)) fail(`be inside the input ${o.input}`);
+  if (isInside(inReal, outReal)) fail(`contain the input ${o.input}`);
+  for (const f of input.files) {
+    const real = await realPathOf(join(input.dir, f.name));
+    if (isInside(real, outReal)) fail(`contain the input file ${f.name} (${real})`);
+  }
+}
+
 export type OutputState = "new" | "empty" | "resume" | "replace";
+
+/** The names of `entries` for a message: the first few, then a count. */
+function someOf(entries: readonly string[]): string {
+  const shown = entries.slice(0, 4).join(", ");
+  return entries.length > 4 ? `${shown}, and ${entries.length - 4} more` : shown;
+}
 
 /**
  * Whether `out` may receive this job: it must not overlap the input; an existing directory must be
- * empty, hold an unfinished run of the same job (resume) or be replaced with `force`.
+ * empty, hold an unfinished run of the same job (resume), or be replaced with `force`, which only
+ * ever replaces a directory fp8kit wrote (its job journal or output marker in it).
  */
 export async function checkOutput(
   out: string,
@@ -70,51 +122,55 @@ export async function checkOutput(
   journal: Journal,
   o: { input: string; output: string; force?: boolean },
 ): Promise<OutputState> {
-  const inside = input.isDir ? isInside(out, input.dir) : out === input.dir;
-  if (inside || isInside(input.dir, out)) {
-    const where = inside ? "be inside" : "contain";
-    throw new ConvertError(
-      "output-in-input",
-      `${o.output}: the output directory must not ${where} the input ${o.input}`,
-    );
-  }
+  await checkOverlap(out, input, o);
   const st = await stat(out).catch(() => null);
   if (st === null) return "new";
   if (!st.isDirectory())
     throw new ConvertError("output-exists", `${o.output}: exists and is not a directory`);
   const existing = await readJournal(out);
   if (existing && existing.jobId === journal.jobId) return "resume";
-  // A parallel --part run may be writing the journal right now (its temporary file).
-  const entries = (await listDir(out)).filter((e) => targetOfTempName(e) !== JOURNAL_FILE);
+  // A parallel --part run may hold its lock or be writing the journal right now.
+  const entries = (await listDir(out)).filter((e) => !isLockFile(e) && targetOfTempName(e) !== JOURNAL_FILE);
   if (entries.length === 0) return "empty";
-  if (o.force) return "replace";
+  const fp8kits = existing !== null || entries.includes(OUTPUT_MARKER);
+  if (o.force && fp8kits) return "replace";
   if (existing) {
     throw new ConvertError(
       "output-exists",
       `${o.output}: holds an unfinished conversion of a different job (other input or options); use --force to replace it`,
     );
   }
-  const complete = entries.includes(INDEX_FILE_NAME) || entries.some((e) => e.endsWith(".safetensors"));
-  const holds = complete ? " (it holds a checkpoint)" : "";
+  if (fp8kits) {
+    throw new ConvertError(
+      "output-exists",
+      `${o.output}: holds an earlier fp8kit conversion; use --force to replace it`,
+    );
+  }
   throw new ConvertError(
     "output-exists",
-    `${o.output}: exists and is not an unfinished conversion of this job${holds}; use --force to replace it`,
+    `${o.output}: exists and was not written by fp8kit (it holds ${someOf(entries)}); --force replaces only fp8kit's own output: choose an empty or new directory, or empty this one yourself`,
   );
 }
 
-/** Create (or clear, for "replace") the output directory and record the job in it. */
-export async function prepareOutput(out: string, state: OutputState, journal: Journal): Promise<void> {
+/** Create the output directory (and its parents); a failure names it and says what to do. */
+export async function makeOutputDir(out: string): Promise<void> {
   try {
-    if (state === "replace") await rm(out, { recursive: true, force: true });
-    await mkdir(out, { recursive: true });
+    await writeFs().mkdir(out);
   } catch (e) {
     throw outputFailure(out, "creating the output directory", e);
   }
+}
+
+/** Clear (for "replace": everything but the lock files) and record the job in the output directory. */
+export async function prepareOutput(out: string, state: OutputState, journal: Journal): Promise<void> {
   if (state === "resume") return;
   try {
+    if (state === "replace") {
+      for (const e of await listDir(out)) if (!isLockFile(e)) await writeFs().rm(join(out, e));
+    }
     await writeJournal(out, journal);
   } catch (e) {
-    throw outputFailure(join(out, JOURNAL_FILE), "writing the job journal", e);
+    throw outputFailure(join(out, JOURNAL_FILE), "recording the job", e);
   }
 }
 
@@ -130,40 +186,67 @@ export async function shardIsComplete(
   return s?.size === shard.layout.fileSize ? m : null;
 }
 
-/** Remove temporary files a killed run left for `shards` (only theirs: other parts may be writing). */
-export async function removeStaleTemps(out: string, shards: readonly PlannedShard[]): Promise<void> {
+/**
+ * Remove temporary files a killed or failed run left: those of `shards` (another part may be
+ * writing the others), or with `all` (a whole run or finalize, holding the directory's lock) every
+ * one, the markers' included.
+ */
+export async function removeStaleTemps(
+  out: string,
+  shards: readonly PlannedShard[],
+  all: boolean,
+): Promise<void> {
   const names = new Set(shards.map((s) => s.fileName));
-  for (const e of await listDir(out, true)) {
+  const stale = (e: string) => {
     const target = targetOfTempName(e);
-    if (target !== null && names.has(target)) await removeQuiet(join(out, e));
-  }
+    return target !== null && (all || names.has(target));
+  };
+  for (const e of (await listDir(out, true)).filter(stale)) await removeQuiet(join(out, e));
+  if (!all) return;
+  const markers = join(out, MARKER_DIR);
+  const inMarkers = await readdir(markers).catch(() => [] as string[]);
+  for (const e of inMarkers.filter(stale)) await removeQuiet(join(markers, e));
 }
 
 /**
- * Check every shard is complete, copy the input directory's side files (tokenizer, generation
- * config, README...), write config.json, then the index, and remove the journal and markers.
- * Returns the tensor reports of all shards in op order.
+ * The tensor reports of `shards` from their completion markers, in op order; fails (`incomplete`)
+ * naming the shards not complete.
  */
-export async function finalizeOutput(
+export async function completedReports(
   out: string,
   plan: ConvertPlan,
-  input: InputInfo,
-  journal: Journal,
+  shards: readonly PlannedShard[],
+  jobId: string,
   shownOutput: string,
 ): Promise<TensorReport[]> {
   const reports: TensorReport[] = [];
   const missing: string[] = [];
-  for (const s of plan.shards) {
-    const m = await shardIsComplete(out, journal.jobId, s);
+  for (const s of shards) {
+    const m = await shardIsComplete(out, jobId, s);
     if (!m) missing.push(s.fileName);
     else reports.push(...m.tensors);
   }
   if (missing.length > 0) {
     throw new ConvertError(
       "incomplete",
-      `${shownOutput}: ${missing.length} of ${plan.shards.length} shards are not complete (${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", ..." : ""}); run the missing --part jobs (or --resume) first`,
+      `${shownOutput}: ${missing.length} of ${shards.length} shards are not complete (${someOf(missing)}); run the missing --part jobs (or --resume) first`,
     );
   }
+  const order = new Map(plan.ops.map((op, i) => [op.input.data, i]));
+  return reports.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+}
+
+/**
+ * Once every shard is complete: copy the input directory's side files (tokenizer, generation
+ * config, README...), write config.json, the output marker, then the index, and remove the journal
+ * and markers.
+ */
+export async function finalizeOutput(
+  out: string,
+  plan: ConvertPlan,
+  input: InputInfo,
+  journal: Journal,
+): Promise<void> {
   const write = async (name: string, fill: (path: string) => Promise<void>) => {
     try {
       await fill(join(out, name));
@@ -172,21 +255,28 @@ export async function finalizeOutput(
       throw outputFailure(join(out, name), `writing ${name}`, e);
     }
   };
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   if (input.isDir) {
     for (const name of (await listDir(input.dir, true)).filter(isCopied)) {
       await write(name, (p) => copyFileAtomic(join(input.dir, name), p));
     }
   }
   const config = plan.config;
-  if (config) await write("config.json", (p) => writeFileAtomic(p, `${JSON.stringify(config, null, 2)}\n`));
+  if (config) await write("config.json", (p) => writeFileAtomic(p, json(config)));
+  await write(OUTPUT_MARKER, (p) => writeFileAtomic(p, json(journal)));
   const weightMap = new Map<string, string>();
   for (const s of plan.shards) for (const t of s.layout.tensors) weightMap.set(t.name, s.fileName);
   // The index is written last: its presence marks the output complete.
   await write(INDEX_FILE_NAME, (p) => writeFileAtomic(p, buildIndexJson(weightMap, plan.totalSize)));
-  await rm(join(out, MARKER_DIR), { recursive: true, force: true }).catch((e) => {
+  try {
+    await writeFs().rm(join(out, MARKER_DIR));
+  } catch (e) {
     throw outputFailure(join(out, MARKER_DIR), "removing the completion markers", e);
-  });
+  }
   await removeQuiet(join(out, JOURNAL_FILE));
-  const order = new Map(plan.ops.map((op, i) => [op.input.data, i]));
-  return reports.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+}
+
+/** Forget the completion of `shards` (a failed verification): the next run writes them again. */
+export async function forgetShards(out: string, shards: readonly string[]): Promise<void> {
+  for (const s of shards) await removeQuiet(join(out, MARKER_DIR, `${s}.json`));
 }

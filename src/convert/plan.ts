@@ -50,10 +50,44 @@ export interface ConvertOptions {
   exclude?: string[];
   /** Largest output shard in tensor bytes (default "5GB"). */
   maxShardSize?: number | string;
+  /**
+   * Input scales that are NaN, infinite, zero, negative or overflow float32 (convert/scale-policy.ts):
+   * `refuse` (default) fails naming shard, tensor and block; `keep` converts the stored values.
+   */
+  badScales?: BadScalePolicy;
 }
+
+export type BadScalePolicy = "refuse" | "keep";
+export const BAD_SCALE_POLICIES: readonly BadScalePolicy[] = ["refuse", "keep"];
 
 /** The options with every default filled in (what the journal records). */
 export type ResolvedOptions = Required<ConvertOptions> & { maxShardSize: number };
+
+/** Options only some targets use (with their flags); given for another target they are refused. */
+const TARGET_OPTIONS: readonly [keyof ConvertOptions, string, readonly TargetName[]][] = [
+  ["block", "--block", ["fp8"]],
+  ["scaleFmt", "--scale-fmt", ["fp8"]],
+  ["scaleDtype", "--scale-dtype", ["fp8"]],
+  ["scaleRule", "--scale-rule", ["mxfp8", "mxfp4"]],
+  // Dense targets dequantize every weight and quantize nothing: there is no selection.
+  ["preset", "--preset", ["fp8", "mxfp8", "mxfp4"]],
+  ["include", "--include", ["fp8", "mxfp8", "mxfp4"]],
+  ["exclude", "--exclude", ["fp8", "mxfp8", "mxfp4"]],
+];
+
+/** Refuses options given (an empty list is not given) that the target does not use, naming them. */
+function refuseUnusedOptions(o: ConvertOptions): void {
+  const unused = TARGET_OPTIONS.filter(([key, , targets]) => {
+    const v = o[key];
+    return v !== undefined && !(Array.isArray(v) && v.length === 0) && !targets.includes(o.target);
+  });
+  if (unused.length === 0) return;
+  const uses = unused.map(([, flag, targets]) => `${flag} is for --to ${targets.join(", ")}`).join("; ");
+  throw new ConvertError(
+    "invalid-option",
+    `${unused.map(([, flag]) => flag).join(", ")} ${unused.length > 1 ? "do" : "does"} not apply to --to ${o.target} (${uses})`,
+  );
+}
 
 export function resolveOptions(o: ConvertOptions): ResolvedOptions {
   if (!TARGET_NAMES.includes(o.target)) {
@@ -62,6 +96,7 @@ export function resolveOptions(o: ConvertOptions): ResolvedOptions {
       `--to must be one of ${TARGET_NAMES.join(", ")}, got ${JSON.stringify(o.target)}`,
     );
   }
+  refuseUnusedOptions(o);
   const r: ResolvedOptions = {
     target: o.target,
     block: o.block ?? [128, 128],
@@ -72,7 +107,14 @@ export function resolveOptions(o: ConvertOptions): ResolvedOptions {
     include: o.include ?? [],
     exclude: o.exclude ?? [],
     maxShardSize: parseSize(o.maxShardSize ?? "5GB"),
+    badScales: o.badScales ?? "refuse",
   };
+  if (!BAD_SCALE_POLICIES.includes(r.badScales)) {
+    throw new ConvertError(
+      "invalid-option",
+      `--bad-scales must be one of ${BAD_SCALE_POLICIES.join(", ")}, got ${JSON.stringify(r.badScales)}`,
+    );
+  }
   if (r.maxShardSize <= 0) throw new ConvertError("invalid-option", "--max-shard-size must be positive");
   if (!r.block.every((n) => Number.isSafeInteger(n) && n > 0)) {
     throw new ConvertError("invalid-option", `--block must be two positive integers, got ${r.block}`);

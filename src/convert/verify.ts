@@ -13,10 +13,9 @@ import {
 import { decodeBand } from "../quant/kernels/decode-band.js";
 import { targetAsSource } from "../quant/kernels/types.js";
 import type { Checkpoint } from "../safetensors/index.js";
-import { openCheckpoint } from "../safetensors/node.js";
 import { bandsOf } from "./bands.js";
 import type { TensorReport } from "./journal.js";
-import type { ConvertPlan, TensorOp } from "./plan.js";
+import type { TensorOp } from "./plan.js";
 import { readTensorScale } from "./tensor-scale.js";
 
 export interface VerifyResult {
@@ -35,6 +34,22 @@ const COMPARE_CHUNK = 8 << 20;
 
 const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b)) + 1e-300;
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+/** 9 significant digits: enough to tell apart two sums that `close` finds different. */
+const sig = (v: number) => v.toExponential(8);
+
+/**
+ * The fields of the measured statistics `st` that differ from the reported `rep`, each with both
+ * values ("ee 1.23456789e-5 measured, 1.23456780e-5 reported"); empty when they agree. The sums
+ * must agree to 1e-9 (they are added in another order), the counts exactly.
+ */
+function statsDiffer(st: ErrorStats, rep: ErrorStats): string[] {
+  const out: string[] = [];
+  for (const k of ["count", "nonfinite"] as const)
+    if (st[k] !== rep[k]) out.push(`${k} ${st[k]} measured, ${rep[k]} reported`);
+  for (const k of ["xx", "ee"] as const)
+    if (!close(st[k], rep[k])) out.push(`${k} ${sig(st[k])} measured, ${sig(rep[k])} reported`);
+  return out;
+}
 
 /** True when the copied tensor's bytes are the same in input and output. */
 async function sameBytes(input: Checkpoint, output: Checkpoint, op: TensorOp): Promise<boolean> {
@@ -76,50 +91,46 @@ async function measureConverted(input: Checkpoint, output: Checkpoint, op: Tenso
   return st;
 }
 
-/** Re-read the output at `outputPath` and compare it with the input at `inputPath` (see the file header). */
+/**
+ * Compare the tensors of `ops` in the written (not yet finalized) `output` with `input` (see the
+ * file header); `reports` are the statistics the conversion recorded. Neither checkpoint is closed.
+ */
 export async function verifyOutput(
-  inputPath: string,
-  outputPath: string,
-  plan: ConvertPlan,
+  input: Checkpoint,
+  output: Checkpoint,
+  ops: readonly TensorOp[],
   reports: readonly TensorReport[],
 ): Promise<VerifyResult> {
   const res: VerifyResult = { tensors: 0, identical: 0, withinError: 0, mismatches: [], maxRelFrob: 0 };
   const repByName = new Map(reports.map((r) => [r.name, r]));
-  const input = await openCheckpoint(inputPath);
-  const output = await openCheckpoint(outputPath).catch(async (e) => {
-    await input.close();
-    throw e;
-  });
-  try {
-    for (const op of plan.ops) {
-      res.tensors++;
-      const tensor = op.output.data.name;
-      const ot = output.has(tensor) ? output.get(tensor) : null;
-      if (!ot || ot.dtype !== op.output.data.dtype || ot.byteLength !== op.output.data.byteLength) {
-        res.mismatches.push({ tensor, reason: "missing or wrong dtype/shape in the output" });
-      } else if (op.action === "copy") {
-        if (await sameBytes(input, output, op)) res.identical++;
-        else res.mismatches.push({ tensor, reason: "copied tensor differs from the input" });
-      } else {
-        const st = await measureConverted(input, output, op);
-        const rep = repByName.get(op.input.data)?.stats;
-        const { relFrob } = summarize(st);
-        res.maxRelFrob = Math.max(res.maxRelFrob, relFrob);
-        const exact = op.target!.kind === "plain" && op.target!.dtype === "F32";
-        if (exact && st.ee !== 0) {
-          res.mismatches.push({ tensor, reason: "conversion to F32 is not exact" });
-        } else if (rep && !(close(rep.ee, st.ee) && close(rep.xx, st.xx) && rep.count === st.count)) {
-          const was = summarize(rep).relFrob.toExponential(3);
-          res.mismatches.push({
-            tensor,
-            reason: `error ${relFrob.toExponential(3)} differs from the reported ${was}`,
-          });
-        } else res.withinError++;
-      }
+  for (const op of ops) {
+    res.tensors++;
+    const tensor = op.output.data.name;
+    const ot = output.has(tensor) ? output.get(tensor) : null;
+    if (!ot || ot.dtype !== op.output.data.dtype || ot.byteLength !== op.output.data.byteLength) {
+      res.mismatches.push({ tensor, reason: "missing or wrong dtype/shape in the output" });
+    } else if (op.action === "copy") {
+      if (await sameBytes(input, output, op)) res.identical++;
+      else res.mismatches.push({ tensor, reason: "copied tensor differs from the input" });
+    } else {
+      const st = await measureConverted(input, output, op);
+      const rep = repByName.get(op.input.data)?.stats;
+      const { relFrob } = summarize(st);
+      res.maxRelFrob = Math.max(res.maxRelFrob, relFrob);
+      const exact = op.target!.kind === "plain" && op.target!.dtype === "F32";
+      const differs = rep ? statsDiffer(st, rep) : [];
+      if (exact && st.ee !== 0) {
+        res.mismatches.push({
+          tensor,
+          reason: `conversion to F32 is not exact: sum of squared errors ${sig(st.ee)}, max |error| ${sig(st.maxAbsErr)}`,
+        });
+      } else if (differs.length > 0) {
+        res.mismatches.push({
+          tensor,
+          reason: `the output's error differs from the reported one: relFrob ${sig(relFrob)} measured, ${sig(summarize(rep!).relFrob)} reported; ${differs.join("; ")}`,
+        });
+      } else res.withinError++;
     }
-  } finally {
-    await input.close();
-    await output.close();
   }
   return res;
 }

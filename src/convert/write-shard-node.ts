@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { type ErrorStats, emptyStats, mergeStats } from "../quant/error-stats.js";
+import type { BandSpec } from "../quant/kernels/types.js";
 import { type Checkpoint, SafetensorsError } from "../safetensors/index.js";
 import { PositionalSafetensorsWriter } from "../safetensors/node.js";
 import { bandsOf } from "./bands.js";
@@ -49,6 +50,8 @@ export interface RunContext {
   allowNonfinite: boolean;
   emit: (e: ConvertEvent) => void;
   afterTensor: (done: number) => void;
+  /** Stops the run between bands (RunOptions.signal). */
+  signal?: AbortSignal;
   progress: ProgressCounts & { start: number };
   bytesWritten: number;
 }
@@ -61,13 +64,18 @@ class TaskWindow {
   private readonly running = new Set<Promise<void>>();
   private firstError: { e: unknown } | null = null;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly signal?: AbortSignal,
+  ) {}
 
   get failed(): boolean {
     return this.firstError !== null;
   }
 
+  /** Start `task` once there is room; after a failure or an abort, nothing more starts. */
   async launch(task: () => Promise<void>): Promise<void> {
+    if (this.firstError !== null || this.signal?.aborted) return;
     const p: Promise<void> = task()
       .catch((e) => {
         this.firstError ??= { e };
@@ -98,9 +106,10 @@ class OpProgress {
   done(inBytes: number, stats?: ErrorStats): void {
     if (stats) this.stats = mergeStats(this.stats, stats);
     this.ctx.progress.bytesDone += inBytes;
+    // The tensor is counted (finish) before the progress event, so the last one reads N/N.
+    if (--this.left === 0) this.finish();
     const { start, ...counts } = this.ctx.progress;
     this.ctx.emit({ type: "progress", ...counts, seconds: (Date.now() - start) / 1000 });
-    if (--this.left === 0) this.finish();
   }
 
   private finish(): void {
@@ -114,7 +123,7 @@ class OpProgress {
     if (rep.stats && rep.stats.nonfinite > 0 && !ctx.allowNonfinite) {
       throw new ConvertError(
         "nonfinite",
-        `${op.input.shard}: tensor "${op.input.data}" holds ${rep.stats.nonfinite} NaN/Inf values (use --allow-nonfinite to convert anyway)`,
+        `${op.input.shard}: tensor "${op.input.data}" holds ${rep.stats.nonfinite} NaN/Inf values once converted (NaN/Inf in the input, or values beyond the target's range; use --allow-nonfinite to convert anyway)`,
       );
     }
     this.reports.push(rep);
@@ -165,7 +174,9 @@ async function bandOp(ctx: RunContext, { w, window, reports }: Shard, op: Tensor
       const data = await input.readRange(op.input.data, dataAt, dataLen, pool.inputBuffer(dataLen));
       const scale =
         band.inScale && scaleName ? await input.readRange(scaleName, band.inScale[0], band.inScale[1]) : null;
-      const spec = { source: op.source!, target: op.target!, rows: band.rows, cols };
+      // F16 saturates unless NaN/Inf may be written (docs/CONVERT.md, "Overflow and NaN/Inf").
+      const overflow = ctx.allowNonfinite ? "nonfinite" : "saturate";
+      const spec: BandSpec = { source: op.source!, target: op.target!, rows: band.rows, cols, overflow };
       const r = await pool.run(tensorScale === undefined ? spec : { ...spec, tensorScale }, data, scale);
       await w.writeTensorAt(op.output.data.name, band.outData, r.data);
       if (r.scale && outScale && band.outScale !== null)
@@ -183,15 +194,16 @@ export async function writeShard(ctx: RunContext, shard: PlannedShard): Promise<
   ctx.emit({ type: "shard-start", shard: shard.fileName, tensors: shard.ops.length, bytes });
   const reports: TensorReport[] = [];
   let w: PositionalSafetensorsWriter | null = null;
-  const window = new TaskWindow(Math.max(3, ctx.pool.size * 2 + 1));
+  const window = new TaskWindow(Math.max(3, ctx.pool.size * 2 + 1), ctx.signal);
   try {
     w = await PositionalSafetensorsWriter.create(join(ctx.out, shard.fileName), shard.layout);
     for (const k of shard.ops) {
-      if (window.failed) break;
+      if (window.failed || ctx.signal?.aborted) break;
       const op = ctx.plan.ops[k];
       await (op.action === "copy" ? copyOp : bandOp)(ctx, { w, window, reports }, op);
     }
     await window.drain();
+    ctx.signal?.throwIfAborted();
     await w.finish();
   } catch (e) {
     await window.drain().catch(() => {});

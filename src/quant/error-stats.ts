@@ -5,17 +5,20 @@
  * names are the ones `fp8kit convert --json` and the conversion markers have always written.
  */
 export interface ErrorStats {
-  /** Pairs with a finite x summed below. */
+  /** Pairs with finite x and y, summed below. */
   count: number;
-  /** sum x^2, sum (x - y)^2, sum x*y, sum y^2 over finite x. */
+  /** sum x^2, sum (x - y)^2, sum x*y, sum y^2 over those pairs. */
   xx: number;
   ee: number;
   xy: number;
   yy: number;
   maxAbsErr: number;
-  /** NaN/Inf values of x (left out of the sums). */
+  /**
+   * Pairs where x or y is NaN/Inf (left out of the sums): NaN/Inf in the input, and finite values
+   * that became NaN/Inf (overflow, a NaN block scale). For a conversion, the NaN/Inf values written.
+   */
   nonfinite: number;
-  /** Finite x beyond the largest magnitude its block could hold (clipped). */
+  /** Finite x beyond the largest magnitude its block could hold, written as a finite value (clipped). */
   saturated: number;
   /** Non-zero x that became zero. */
   flushed: number;
@@ -62,11 +65,13 @@ export function mergeStats(a: ErrorStats, b: ErrorStats): ErrorStats {
  * the same code (the histogram kernels).
  */
 export function addPairs(st: ErrorStats, x: number, y: number, n: number): void {
-  if (!Number.isFinite(x)) {
+  // One test for both: x - y of values this small (float32, or float32 times a scale) is finite
+  // exactly when x and y are.
+  const e = x - y;
+  if (!Number.isFinite(e)) {
     st.nonfinite += n;
     return;
   }
-  const e = x - y;
   st.count += n;
   st.xx += n * x * x;
   st.ee += n * e * e;

@@ -6,10 +6,11 @@ import { f32Bits, isPowerOfTwoF32 } from "../quant/float32.js";
 import { BlockRequantizer } from "../quant/kernels/requant-measure.js";
 import type { CheckpointDir } from "../safetensors/index.js";
 import { type AuditKernel, inThreadKernel } from "./audit-kernel.js";
+import { countFindings, type Finding } from "./findings.js";
 import { layoutOf } from "./inspect.js";
 import type { ReportLayoutKind, ReportQuantizedWeight } from "./layout.js";
 import { bootstrapRelError, type Interval, sampleIndices } from "./sampling.js";
-import { decodeScaleValues } from "./scale-values.js";
+import { readWeightScales } from "./scale-values.js";
 import { ShardSources } from "./shard-sources.js";
 import { readSnapshot, type Snapshot, type SnapshotTensor, throwIfFatal } from "./snapshot.js";
 import { blockGrid } from "./tensor-values.js";
@@ -48,6 +49,11 @@ export interface TensorAudit {
   block: [number, number];
   scaleDtype: string;
   scales: { count: number; powerOfTwo: number; nonPowerOfTwo: number; exceptions: ScaleException[] };
+  /**
+   * Unusable scales (NaN, infinite, negative, zero, overflowing: errors; float32 subnormal: a
+   * warning) of the scale tensor and of its per-tensor scalar: the findings `lint` reports.
+   */
+  findings: Finding[];
   /** UE8M0 requantization error; null where it does not apply (MX/NVFP4 or a bad scale grid). */
   requant: RequantReport | null;
   note: string | null;
@@ -68,6 +74,8 @@ export interface AuditResult {
     nonPowerOfTwoScales: number;
     nonPowerOfTwoTensors: number;
     allPowerOfTwo: boolean;
+    /** Counts of the tensors' `findings` (the scale findings of `lint`). */
+    scaleFindings: { errors: number; warnings: number };
     requant: (RequantReport & { tensors: number }) | null;
   };
 }
@@ -196,9 +204,7 @@ export async function auditSnapshot(
   };
 
   const one = async (q: ReportQuantizedWeight, i: number): Promise<TensorAudit> => {
-    const st = s.byName.get(q.scale)!;
-    const scaleBytes = await sources.read(st.shard, st.fileOffsets[0], st.byteLength);
-    const values = decodeScaleValues(st.dtype, scaleBytes);
+    const { values, findings } = await readWeightScales(q, s, sources);
     const audit: TensorAudit = {
       weight: q.name,
       data: q.data,
@@ -208,6 +214,7 @@ export async function auditSnapshot(
       block: q.block,
       scaleDtype: q.scaleDtype,
       scales: auditScales(values ?? new Float32Array(0), options.histograms),
+      findings,
       requant: null,
       note: null,
     };
@@ -276,6 +283,7 @@ export async function auditSnapshot(
       nonPowerOfTwoScales: tensors.reduce((a, t) => a + t.scales.nonPowerOfTwo, 0),
       nonPowerOfTwoTensors: nonPow.length,
       allPowerOfTwo: nonPow.length === 0,
+      scaleFindings: countFindings(tensors.flatMap((t) => t.findings)),
       requant:
         measured.length === 0
           ? null

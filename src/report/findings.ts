@@ -30,6 +30,8 @@ export type FindingCode =
   | "scale-inf"
   | "scale-zero"
   | "scale-negative"
+  | "scale-overflow"
+  | "scale-subnormal"
   | "config-mismatch"
   | "weight-shape"
   | "mixed-layouts"

@@ -1,9 +1,9 @@
 import { quantizationConfig } from "../checkpoint/index.js";
 import type { CheckpointDir } from "../safetensors/index.js";
-import { countFindings, type Finding, type FindingCode, finding } from "./findings.js";
+import { countFindings, type Finding, finding } from "./findings.js";
 import { layoutOf } from "./inspect.js";
-import type { ReportLayout } from "./layout.js";
-import { type BadScaleCounts, countBadScales, decodeScaleValues } from "./scale-values.js";
+import type { ReportLayout, ReportQuantizedWeight } from "./layout.js";
+import { readWeightScales } from "./scale-values.js";
 import { ShardSources } from "./shard-sources.js";
 import { readSnapshot, type Snapshot } from "./snapshot.js";
 
@@ -20,7 +20,7 @@ export interface LintResult {
 }
 
 export interface LintOptions {
-  /** Skip reading scale values (NaN/Inf/zero/negative checks): headers only. */
+  /** Skip reading scale values (NaN/Inf/zero/negative/overflow/subnormal checks): headers only. */
   headersOnly?: boolean;
   path?: string;
 }
@@ -29,7 +29,8 @@ export interface LintOptions {
  * `fp8kit lint`: the strict reader's rules on every shard header, the index against the shards in
  * both directions and its `total_size`, each quantized weight paired with exactly one scale of the
  * right grid, no orphan scales, config.json against the tensors, and (unless `headersOnly`) every
- * scale value finite and positive. Reads headers, config, index and the scale tensors only (scales
+ * scale value usable (`checkScales` of the quant layer: finite, positive, no overflow; subnormals
+ * are a warning), the same classification `audit` reports and `convert` refuses on. Reads headers, config, index and the scale tensors only (scales
  * are about 1/16000 of a block-FP8 checkpoint); never weight data.
  */
 export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = {}): Promise<LintResult> {
@@ -178,42 +179,28 @@ function shardOf(s: Snapshot, tensor: string): string {
   return s.byName.get(tensor)?.shard ?? s.name;
 }
 
-/** Each kind of unusable scale value, in the order lint reports them. */
-const BAD_SCALES = [
-  ["nan", "scale-nan", "NaN"],
-  ["inf", "scale-inf", "infinite"],
-  ["negative", "scale-negative", "negative"],
-  ["zero", "scale-zero", "zero (the block dequantizes to 0)"],
-] as const satisfies readonly (readonly [keyof BadScaleCounts, FindingCode, string])[];
-
+/** Reads every quantized weight's scales, shard by shard, and adds their findings to `out`. */
 async function checkScaleValues(
   dir: CheckpointDir,
   s: Snapshot,
   layout: ReportLayout,
   out: Finding[],
 ): Promise<number> {
-  const byShard = new Map<string, string[]>();
+  const byShard = new Map<string, ReportQuantizedWeight[]>();
   for (const q of layout.quantized) {
     const t = s.byName.get(q.scale);
     if (!t) continue;
     if (!byShard.has(t.shard)) byShard.set(t.shard, []);
-    byShard.get(t.shard)!.push(q.scale);
+    byShard.get(t.shard)!.push(q);
   }
   const sources = new ShardSources(dir);
   let read = 0;
-  for (const [shard, names] of byShard) {
+  for (const [shard, weights] of byShard) {
     try {
-      for (const name of names) {
-        const t = s.byName.get(name)!;
-        const values = decodeScaleValues(t.dtype, await sources.read(shard, t.fileOffsets[0], t.byteLength));
-        read++;
-        if (values === null) continue;
-        const c = countBadScales(values);
-        const fix = `recompute the scales of ${name.replace(/\.weight_scale(_inv)?$|_scales$/, "")} from the original weights`;
-        for (const [key, code, kind] of BAD_SCALES) {
-          const message = `${c[key]} of ${values.length} scales are ${kind} (first at flat index ${c.first})`;
-          if (c[key]) out.push(finding("error", code, shard, name, message, fix));
-        }
+      for (const q of weights) {
+        const r = await readWeightScales(q, s, sources);
+        read += r.read;
+        out.push(...r.findings);
       }
     } catch (e) {
       const message = `cannot read scales (${(e as Error).message})`;

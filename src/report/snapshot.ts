@@ -54,7 +54,11 @@ type ProblemSink = (...f: Parameters<typeof finding>) => void;
 /** Shard headers read at once (as `Checkpoint.open` does). */
 const HEADER_READ_CONCURRENCY = 16;
 
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+/** An error's message, without the `file: ` it may start with (a finding names its file already). */
+function message(e: unknown, file?: string): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return file !== undefined && m.startsWith(`${file}: `) ? m.slice(file.length + 2) : m;
+}
 
 /** Reads config, index and every shard header of `dir` into a snapshot (see `Snapshot`). */
 export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
@@ -68,7 +72,7 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
     try {
       text = await dir.readText(file);
     } catch (e) {
-      problem("error", "unreadable-file", file, null, `cannot read (${message(e)})`, "check the file");
+      problem("error", "unreadable-file", file, null, `cannot read (${message(e, file)})`, "check the file");
       return null;
     }
     if (text === null) return null;
@@ -91,7 +95,7 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
       if (text !== null) index = parseIndexJson(text, INDEX_FILE_NAME);
     } catch (e) {
       const fix = `rewrite ${INDEX_FILE_NAME} from the shards`;
-      problem("error", "bad-index", INDEX_FILE_NAME, null, message(e), fix);
+      problem("error", "bad-index", INDEX_FILE_NAME, null, message(e, INDEX_FILE_NAME), fix);
     }
   }
   const onDisk = files.filter((f) => f.endsWith(".safetensors") && !f.startsWith(".")).sort();
@@ -130,7 +134,7 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
       };
     } catch (e) {
       const code = source === null ? "unreadable-file" : "bad-header";
-      return finding("error", code, file, null, message(e), "re-download or rewrite the shard");
+      return finding("error", code, file, null, message(e, file), "re-download or rewrite the shard");
     } finally {
       await source?.close?.();
     }

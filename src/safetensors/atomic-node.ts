@@ -4,9 +4,10 @@
  * the complete new one, never a torn file (the `os.replace` pattern of huggingface_hub's writers).
  */
 import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { SafetensorsError } from "./errors.js";
+import { fsAdvice, type WriteHandle, writeFs } from "./fs-node.js";
 import { MAX_READ_CHUNK } from "./limits.js";
 
 /** Random hex digits in a temporary name, so two writers of the same file never collide. */
@@ -33,7 +34,9 @@ const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
 /** A file system failure of writing `path`, as the layer's error (keeping the Node error as cause). */
 function writeFailure(path: string, what: string, e: unknown): SafetensorsError {
   if (e instanceof SafetensorsError) return e;
-  return new SafetensorsError("write-failed", `${path}: ${what} failed (${reason(e)})`, { cause: e });
+  const advice = fsAdvice(e);
+  const message = `${path}: ${what} failed${advice ? `: ${advice}` : ""} (${reason(e)})`;
+  return new SafetensorsError("write-failed", message, { cause: e });
 }
 
 /** Makes a rename in `dir` durable on POSIX; directories cannot be opened for fsync on Windows. */
@@ -58,18 +61,20 @@ async function syncDirectory(dir: string): Promise<void> {
 export class AtomicFile {
   /** Bytes written so far. */
   bytesWritten = 0;
+  /** The first failure of a write: later writes (in flight or queued) report it, not "file is closed". */
+  private failure: SafetensorsError | null = null;
 
   private constructor(
     readonly path: string,
     readonly tempPath: string,
-    private handle: FileHandle | null,
+    private handle: WriteHandle | null,
   ) {}
 
   /** Create the temporary file (it must not exist; its name is random). */
   static async create(path: string): Promise<AtomicFile> {
     const tempPath = tempPathFor(path);
     try {
-      return new AtomicFile(path, tempPath, await open(tempPath, "wx"));
+      return new AtomicFile(path, tempPath, await writeFs().open(tempPath, "wx"));
     } catch (e) {
       throw writeFailure(path, `creating the temporary file ${basename(tempPath)}`, e);
     }
@@ -81,7 +86,8 @@ export class AtomicFile {
    */
   async writeAt(position: number, data: Uint8Array, what?: string): Promise<void> {
     try {
-      if (this.handle === null) throw new SafetensorsError("write-failed", `${this.path}: file is closed`);
+      if (this.handle === null)
+        throw this.failure ?? new SafetensorsError("write-failed", `${this.path}: file is closed`);
       let done = 0;
       while (done < data.length) {
         const len = Math.min(data.length - done, MAX_READ_CHUNK);
@@ -90,8 +96,9 @@ export class AtomicFile {
       }
       this.bytesWritten += data.length;
     } catch (e) {
+      this.failure ??= writeFailure(this.path, `writing ${what ?? `${data.length} bytes at ${position}`}`, e);
       await this.abort();
-      throw writeFailure(this.path, `writing ${what ?? `${data.length} bytes at ${position}`}`, e);
+      throw this.failure;
     }
   }
 
@@ -103,7 +110,7 @@ export class AtomicFile {
       await h.sync();
       this.handle = null;
       await h.close();
-      await rename(this.tempPath, this.path);
+      await writeFs().rename(this.tempPath, this.path);
     } catch (e) {
       await this.abort();
       throw writeFailure(this.path, "finishing (fsync and rename)", e);
@@ -116,7 +123,9 @@ export class AtomicFile {
     const h = this.handle;
     this.handle = null;
     await h?.close().catch(() => {});
-    await unlink(this.tempPath).catch(() => {});
+    await writeFs()
+      .unlink(this.tempPath)
+      .catch(() => {});
   }
 }
 

@@ -7,7 +7,7 @@ export type { ParsedHeader, TensorInfo } from "./header.js";
 export { buildIndexJson, INDEX_FILE_NAME, parseIndexJson, type ShardIndex } from "./index-json.js";
 export { SafetensorsFile, type TypedTensor } from "./reader.js";
 export { splitIntoShards } from "./shards.js";
-export { parseSize } from "./size.js";
+export { formatBytes, parseSize } from "./size.js";
 export { BlobSource, BufferSource, type ByteSource } from "./source.js";
 export {
   type MetadataInput,

@@ -8,6 +8,7 @@ export {
   type ShardedWriterOptions,
   writeShardedCheckpoint,
 } from "./checkpoint-node.js";
+export { errnoOf, fsAdvice, useWriteFs, type WriteFs, type WriteHandle, writeFs } from "./fs-node.js";
 export { NodeFileSource } from "./source-node.js";
 export {
   PositionalSafetensorsWriter,

@@ -40,3 +40,15 @@ export function parseSize(size: string | number): number {
   }
   return bytes;
 }
+
+/** Bytes in decimal units (as the Hub shows sizes): 1.23 GB. */
+export function formatBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}

@@ -23,7 +23,8 @@ beforeAll(async () => {
 describe("fp8kit convert (CLI)", () => {
   it("writes several shards and machine-readable progress", async () => {
     expect(Object.keys(reference).filter((n) => n.endsWith(".safetensors")).length).toBeGreaterThanOrEqual(4);
-    expect(Object.keys(reference).some((n) => n.startsWith("."))).toBe(false);
+    // The only hidden file of a finished output is its marker (what made it; lets --force replace it).
+    expect(Object.keys(reference).filter((n) => n.startsWith("."))).toEqual([".fp8kit-output.json"]);
     const r = await runCli(["convert", SAMPLE, join(work, "json"), ...ARGS, "--json"]);
     const events = r.stdout
       .trim()
@@ -102,7 +103,7 @@ describe("fp8kit convert (CLI)", () => {
     const r = await runCli(["convert", SAMPLE, out, ...ARGS]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
-      /^fp8kit: error: .*ref2: exists and is not an unfinished conversion of this job \(it holds a checkpoint\); use --force/,
+      /^fp8kit: error: .*ref2: holds an earlier fp8kit conversion; use --force to replace it/,
     );
     const f = await runCli(["convert", SAMPLE, out, ...ARGS, "--force", "--verify"]);
     expect(f.code).toBe(0);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dequantize } from "../../src/quant/dequantize.js";
 import { quantize } from "../../src/quant/quantize.js";
-import { auditCheckpoint, bootstrapRelError, measureTensor } from "../../src/report/index.js";
+import { auditCheckpoint, bootstrapRelError, lintCheckpoint, measureTensor } from "../../src/report/index.js";
 import { auditPath, NodeCheckpointDir } from "../../src/report/node.js";
 import { type GenTensor, writeDeepSeekCheckpoint } from "./helpers.js";
 
@@ -85,6 +85,32 @@ describe("audit", () => {
     const cli = spawnSync(process.execPath, [CLI, "audit", V31_OPROJ], { encoding: "utf8" });
     expect(cli.status).toBe(1); // declared ue8m0, yet not all powers of two
     expect(cli.stdout).toMatch(/o_proj\.weight_scale_inv: 6 of 6; e\.g\. #0 .*mantissa 1\.3228/);
+  });
+
+  it("reports unusable scales with the same findings as lint", async () => {
+    const dir = join(tmp, "bad-scales");
+    await writeDeepSeekCheckpoint(dir, {
+      layers: 2,
+      mutate: (ts) => {
+        const s = ts.find((x) => x.name === "model.layers.1.mlp.gate_proj.weight_scale_inv")!;
+        const v = new Float32Array(s.data.slice().buffer);
+        v[2] = 0;
+        v[3] = -v[3];
+        v[4] = 1e-39;
+        s.data = new Uint8Array(v.buffer);
+      },
+    });
+    const r = await audit(dir);
+    const lint = await lintCheckpoint(await NodeCheckpointDir.open(dir));
+    const findings = r.tensors.flatMap((t) => t.findings);
+    expect(findings.map((f) => [f.code, f.severity])).toEqual([
+      ["scale-negative", "error"],
+      ["scale-zero", "error"],
+      ["scale-subnormal", "warning"],
+    ]);
+    expect(findings).toEqual(lint.findings.filter((f) => f.code.startsWith("scale-")));
+    expect(r.summary.scaleFindings).toEqual({ errors: 2, warnings: 1 });
+    expect((await audit(V3)).summary.scaleFindings).toEqual({ errors: 0, warnings: 0 });
   });
 
   it("V3 float scales: the requantization error equals an element-wise reference", async () => {

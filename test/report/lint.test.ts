@@ -114,8 +114,31 @@ describe("lint", () => {
       expect(f).toMatchObject({ severity: "error", tensor: O_SCALE });
     }
     expect(r.findings.find((x) => x.code === "scale-nan")!.message).toMatch(
-      /1 of 6 scales are NaN \(first at flat index 1\)/,
+      /1 of 6 scales are NaN \(first at block \[0, 1\], flat index 1: NaN; the block would dequantize to NaN\)/,
     );
+  });
+
+  it("a scale so large that it overflows float32 (3e38 x 448) is an error; a subnormal one a warning", async () => {
+    const { r } = await lintOf({
+      mutate: (ts) => {
+        const s = ts.find((x) => x.name === O_SCALE)!;
+        const v = new Float32Array(s.data.slice().buffer);
+        v[3] = 3e38; // 3e38 x 448 (E4M3's largest) = 1.3e41 > float32's 3.4e38
+        v[5] = 2 ** -130; // below 2^-126: a float32 subnormal
+        s.data = new Uint8Array(v.buffer);
+      },
+    });
+    const scale = r.findings.filter((f) => f.tensor === O_SCALE);
+    expect(scale.map((f) => [f.code, f.severity])).toEqual([
+      ["scale-overflow", "error"],
+      ["scale-subnormal", "warning"],
+    ]);
+    expect(scale[0].message).toMatch(
+      /^1 of 6 scales are too large for float32 \(first at block \[1, 0\], flat index 3: 3e\+38; /,
+    );
+    expect(scale[1].message).toMatch(/first at block \[1, 2\], flat index 5: 7\.34684e-40; /);
+    expect(scale[0].fix).toMatch(/recompute the scales of model\.layers\.1\.self_attn\.o_proj/);
+    expect(r).toMatchObject({ ok: false, errors: 1, warnings: 1 });
   });
 
   it("index and shards disagree, in both directions, and total_size", async () => {

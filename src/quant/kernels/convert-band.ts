@@ -37,7 +37,7 @@ export function fastPathOf(spec: BandSpec, scale: Uint8Array | null): FastPath |
 /** Decode then encode one band (the specification every fast path is tested against). */
 export function convertBandGeneric(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
   const x = decodeBand(spec.source, data, scale, spec.rows, spec.cols, spec.tensorScale);
-  return encodeBand(spec.target, x, spec.rows, spec.cols);
+  return encodeBand(spec.target, x, spec.rows, spec.cols, spec.overflow);
 }
 
 /** Convert one band: a fast path when one applies, else `convertBandGeneric`. */

@@ -4,6 +4,7 @@
  * tested against. Block scales come from the one implementation of each rule (target-scales.ts) on
  * the block amax of block-amax.ts, so a band encodes exactly as `quantize()` does.
  */
+import type { Overflow } from "../../formats/index.js";
 import { amaxFromBits, bandAmaxBits, inputView } from "../block-amax.js";
 import { ue8m0BytesOfF32 } from "../deepgemm-pack.js";
 import { addPairs, type ErrorStats, emptyStats } from "../error-stats.js";
@@ -17,8 +18,9 @@ import {
   E4M3_VALUES,
   e2m1FromBits,
   e4m3FromBits,
+  F16_MAX,
   F16_VALUES,
-  f16FromBits,
+  f16Of,
 } from "./tables.js";
 import { fp8BlockScale, mxScaleByte } from "./target-scales.js";
 import type { PlainDtype, TargetCodec } from "./types.js";
@@ -30,14 +32,24 @@ export interface EncodedBand {
   stats: ErrorStats;
 }
 
-/** Encode float32 values into a plain float dtype (RNE; float16 overflows to Inf as numpy does). */
-function encodePlain(dtype: PlainDtype, x: Float32Array): EncodedBand {
+/**
+ * Encode float32 values into a plain float dtype, RNE. Finite values beyond the range: ±Inf for
+ * BF16 (torch), ±65504 or ±Inf for F16 by `overflow` (`f16Of`). F32 is exact: its statistics are
+ * those of y = x (count, xx = xy = yy, ee = 0).
+ */
+function encodePlain(dtype: PlainDtype, x: Float32Array, overflow: Overflow): EncodedBand {
   const n = x.length;
   const st = emptyStats();
   const xb = new Uint32Array(x.buffer, x.byteOffset, n);
   if (dtype === "F32") {
-    for (let i = 0; i < n; i++) if (!Number.isFinite(x[i])) st.nonfinite++;
+    let xx = 0;
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      if (Number.isFinite(v)) xx += v * v;
+      else st.nonfinite++;
+    }
     st.count = n - st.nonfinite;
+    st.xx = st.xy = st.yy = xx;
     return {
       data: new Uint8Array(x.buffer.slice(x.byteOffset, x.byteOffset + n * 4)),
       scale: null,
@@ -56,9 +68,12 @@ function encodePlain(dtype: PlainDtype, x: Float32Array): EncodedBand {
     }
   } else {
     for (let i = 0; i < n; i++) {
-      const h = f16FromBits(xb[i]);
+      const h = f16Of(xb[i], overflow);
       out[i] = h;
-      addPairs(st, x[i], F16_VALUES[h], 1);
+      const v = x[i];
+      const y = F16_VALUES[h];
+      if (Math.abs(v) > F16_MAX && Number.isFinite(y)) st.saturated++; // v NaN or Inf: false
+      addPairs(st, v, y, 1);
     }
   }
   return { data: new Uint8Array(out.buffer, 0, 2 * n), scale: null, stats: st };
@@ -206,11 +221,17 @@ function encodeMx(
   return { data, scale, stats: st };
 }
 
-/** Encode float32 values (`rows * cols`) with `target`. */
-export function encodeBand(target: TargetCodec, x: Float32Array, rows: number, cols: number): EncodedBand {
+/** Encode float32 values (`rows * cols`) with `target` (`overflow`: see `BandSpec.overflow`). */
+export function encodeBand(
+  target: TargetCodec,
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  overflow: Overflow = "saturate",
+): EncodedBand {
   switch (target.kind) {
     case "plain":
-      return encodePlain(target.dtype, x);
+      return encodePlain(target.dtype, x, overflow);
     case "fp8-block":
       return encodeFp8Block(target, x, rows, cols);
     case "mx":

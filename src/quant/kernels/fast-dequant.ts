@@ -10,7 +10,7 @@ import { f32Bits } from "../float32.js";
 import { outBytes } from "./buffers.js";
 import { bandScales, tensorScaleOf } from "./decode-band.js";
 import type { EncodedBand } from "./encode-band.js";
-import { bf16FromBits, F16_VALUES, f16FromBits } from "./tables.js";
+import { bf16FromBits, F16_MAX, F16_VALUES, f16Of } from "./tables.js";
 import type { BandSpec, PlainDtype } from "./types.js";
 
 /** Whether `dequantBand` converts `spec`: unpacked 8-bit codes to a plain dtype. */
@@ -24,6 +24,7 @@ export function dequantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array 
   const src = spec.source;
   if (src.kind === "plain") throw new Error("dequantBand: plain source");
   const dtype = (spec.target as { dtype: PlainDtype }).dtype;
+  const overflow = spec.overflow ?? "saturate";
   const { rows, cols } = spec;
   // A per-tensor scale is one block covering the band.
   const [br, bc] = src.kind === "block" ? src.block : [Math.max(1, rows), Math.max(1, cols)];
@@ -50,7 +51,7 @@ export function dequantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array 
         const x = Number.isNaN(sv) ? Number.NaN : Math.fround(values[c] * sv); // as decodeBand
         tbl32[bj * 256 + c] = x;
         if (out16)
-          tbl16[bj * 256 + c] = dtype === "BF16" ? bf16FromBits(f32Bits(x)) : f16FromBits(f32Bits(x));
+          tbl16[bj * 256 + c] = dtype === "BF16" ? bf16FromBits(f32Bits(x)) : f16Of(f32Bits(x), overflow);
       }
     }
     hist.fill(0);
@@ -96,11 +97,12 @@ export function dequantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array 
       if (dtype === "BF16") {
         yu[0] = tbl16[k] << 16;
         y = yb[0];
-      } else if (dtype === "F16") y = F16_VALUES[tbl16[k]];
+      } else if (dtype === "F16") {
+        y = F16_VALUES[tbl16[k]];
+        if (Math.abs(x) > F16_MAX && Number.isFinite(y)) st.saturated += cnt;
+      }
       addPairs(st, x, y, cnt);
     }
   }
-  // The generic F32 path counts finite values only (no error statistics beyond the count).
-  const stats = dtype === "F32" ? { ...emptyStats(), count: st.count, nonfinite: st.nonfinite } : st;
-  return { data: outU8, scale: null, stats };
+  return { data: outU8, scale: null, stats: st };
 }

@@ -3,7 +3,7 @@
  * nothing here re-implements a format). Each is a table or a one-value function from float32 bits,
  * so the band loops can fuse it with scaling and error statistics.
  */
-import { float32BitsEncoder } from "../../formats/index.js";
+import { float32BitsEncoder, type Overflow } from "../../formats/index.js";
 import { valuesOf } from "../element-codes.js";
 
 /** The 256 E4M3 values, the E2M1 values (codes 0..15) and the 65536 float16 values, as float32. */
@@ -32,6 +32,20 @@ export const bf16FromBits: (bits: number) => number = float32BitsEncoder("bfloat
 
 /** float32 bits -> float16 bits, RNE, overflow to Inf (IEEE / numpy astype). */
 export const f16FromBits: (bits: number) => number = float32BitsEncoder("float16");
+
+/** Largest float16 magnitude. */
+export const F16_MAX = 65504;
+
+/**
+ * float32 bits -> float16 bits, RNE, finite values beyond the range as `overflow` says: ±Inf
+ * (`nonfinite`, as `f16FromBits`: from 65520 up) or ±65504 (`saturate`). NaN and ±Inf inputs stay
+ * NaN and ±Inf under both, so the NaN/Inf of the output are those of the input plus the overflows.
+ */
+export function f16Of(bits: number, overflow: Overflow): number {
+  const h = f16FromBits(bits);
+  // 0x7c00 / 0xfc00 (±Inf) minus one is 0x7bff / 0xfbff (±65504).
+  return overflow === "saturate" && (h & 0x7fff) === 0x7c00 && (bits & 0x7f800000) !== 0x7f800000 ? h - 1 : h;
+}
 
 /**
  * The codes of +NaN, what every element of a block with a NaN scale becomes (E2M1 has no NaN: the

@@ -3,6 +3,7 @@
  * scale, block of a codec). Types and pure arithmetic only: planning imports this file, never the
  * kernels, so planning and kernels do not depend on each other.
  */
+import type { Overflow } from "../../formats/index.js";
 import type { ScaleStorage } from "../scale-encoding.js";
 import { SCALE_BYTES } from "../scale-encoding.js";
 
@@ -48,6 +49,12 @@ export interface BandSpec {
   cols: number;
   /** Value of the source's per-tensor scalar (source kind `tensor`, or `block` with `tensorScale`). */
   tensorScale?: number;
+  /**
+   * What a plain F16 target does with finite values beyond ±65504: `saturate` (the default) writes
+   * ±65504, `nonfinite` ±Inf (IEEE, numpy). BF16 and F32 targets always round such values to ±Inf
+   * (as torch does), and the FP8/MX targets saturate by construction.
+   */
+  overflow?: Overflow;
 }
 
 /** Bytes of one row of `cols` elements. */

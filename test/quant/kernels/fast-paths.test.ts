@@ -89,6 +89,8 @@ function same(a: EncodedBand, b: EncodedBand, what: string): void {
   );
   for (const k of ["count", "nonfinite", "saturated", "flushed", "maxAbsErr"] as const)
     expect(a.stats[k], `${what} ${k}`).toBe(b.stats[k]);
+  const dxx = b.stats.xx === 0 ? a.stats.xx : a.stats.xx / b.stats.xx - 1;
+  expect(Math.abs(dxx), `${what} xx`).toBeLessThan(1e-9);
   const ra = summarizeErrorStats(a.stats).relFrob;
   const rb = summarizeErrorStats(b.stats).relFrob;
   if (Number.isFinite(rb)) expect(ra, `${what} relFrob`).toBeCloseTo(rb, 9);
@@ -108,6 +110,9 @@ function check(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null, what:
     return;
   }
   same(convertBand(spec, data, scale), expected, what);
+  // F16 saturates by default; the other overflow policy too.
+  if (spec.target.kind === "plain" && spec.target.dtype === "F16" && spec.overflow === undefined)
+    check({ ...spec, overflow: "nonfinite" }, data, scale, `${what} (overflow nonfinite)`);
 }
 
 const plainTargets: TargetCodec[] = (["BF16", "F16", "F32"] as const).map((dtype) => ({
