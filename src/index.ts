@@ -34,6 +34,8 @@ export {
   type ConvertErrorCode,
   type ConvertOptions,
   type ConvertPlan,
+  LAYOUT_NAMES,
+  type LayoutName,
   type OpAction,
   type PlannedShard,
   planConversion,

@@ -12,6 +12,7 @@ export {
   type ConfigTarget,
   type DenseDtype,
   formatConfigJson,
+  hfQuantConfigFor,
   parseConfigJson,
   quantizationConfigFor,
   rewriteConfig,
@@ -19,6 +20,17 @@ export {
 export { detectLayout, expectedScaleShape, MX_GROUP, quantizationConfig, scaleStorageOf } from "./detect.js";
 export { CheckpointError, type CheckpointErrorCode } from "./errors.js";
 export { globToRegExp, matchAny, matchGlob } from "./glob.js";
+export { RECOGNIZER_OF } from "./layouts/index.js";
+export type { LayoutFamily, LayoutFormat } from "./layouts/recognizer.js";
+export {
+  formatsOf,
+  OUTPUT_FAMILIES,
+  type OutputFamily,
+  type OutputTensor,
+  outputTensors,
+  type WrittenFormat,
+  writerOf,
+} from "./layouts/writers.js";
 export {
   isQuantizedConfig,
   PRESET_NAMES as SELECTION_PRESETS,

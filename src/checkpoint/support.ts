@@ -7,7 +7,6 @@
  */
 import type { SourceCodec } from "../quant/kernels/types.js";
 import type { Dtype } from "../safetensors/index.js";
-import { RECOGNIZER_OF } from "./layouts/index.js";
 import type { DetectedLayout, QuantizedWeight, TensorEntry } from "./types.js";
 
 /** A conversion target as the support rule sees it: its name and whether it dequantizes to a float dtype. */
@@ -44,8 +43,8 @@ export function isUnrecognisedQuantized(t: TensorEntry, byName: ReadonlyMap<stri
 /**
  * Why `convert` cannot write `target` from `layout`, or null when it can. Refused: a layout with
  * problems (the first is named), a declared quantization with no recognised tensors, a quantized
- * tensor that belongs to no known layout (it would be copied under the target's label), and a
- * layout that is a supported source for dense targets only.
+ * tensor that belongs to no known layout (it would be copied under the target's label). Every
+ * recognised layout converts to every target: the band kernels decode any source codec.
  */
 export function conversionRefusal(layout: DetectedLayout, target: SupportTarget): string | null {
   if (layout.problems.length > 0) {
@@ -59,12 +58,6 @@ export function conversionRefusal(layout: DetectedLayout, target: SupportTarget)
   const stray = layout.plain.find((t) => isUnrecognisedQuantized(t, byName));
   if (stray) {
     return `tensor "${stray.name}" (${stray.dtype}) holds quantized codes in no layout fp8kit knows; converting to ${target.name} would copy them under the wrong label`;
-  }
-  if (target.dense) return null;
-  const denseOnly = layout.quantized.find((w) => RECOGNIZER_OF.get(w.layout)?.converts === "dense");
-  if (denseOnly) {
-    const title = RECOGNIZER_OF.get(denseOnly.layout)?.title ?? denseOnly.layout;
-    return `${title} is not a supported source for --to ${target.name} yet (it converts to bf16, fp16 or fp32)`;
   }
   return null;
 }

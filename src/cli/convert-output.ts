@@ -11,13 +11,23 @@ import {
 import { INDEX_FILE_NAME } from "../safetensors/index.js";
 import { formatBytes } from "./text-format.js";
 
+/**
+ * A tensor's action as people read it: a relabel says whether it was lossless, which its decoded
+ * values prove (zero error, nothing non-finite that was not already).
+ */
+export function actionLabel(r: TensorReport): string {
+  if (r.action !== "relabel" || !r.stats) return r.action;
+  return r.stats.ee === 0 && r.stats.maxAbsErr === 0 ? "relabel (lossless)" : "relabel (lossy)";
+}
+
 /** One row of the error table (also a `--json` "tensor" event). */
-export function errorRow(r: TensorReport): Record<string, string | number> {
+export function errorRow(r: TensorReport): Record<string, string | number | boolean> {
   const s = r.stats!;
   const m = summarize(s);
   return {
     tensor: r.output,
     action: r.action,
+    ...(r.action === "relabel" ? { lossless: actionLabel(r) === "relabel (lossless)" } : {}),
     relFrob: m.relFrob,
     sqnrDb: m.sqnrDb,
     cosine: m.cosine,
@@ -38,13 +48,13 @@ export function errorTable(tensors: readonly TensorReport[], limit = 60): string
       : conv;
   const w = Math.min(64, Math.max(...shown.map((t) => t.output.length)));
   const lines = [
-    `${"tensor".padEnd(w)}  ${"action".padEnd(10)} ${"rel.err".padStart(9)} ${"SQNR dB".padStart(8)} ${"cosine".padStart(10)} ${"max|err|".padStart(9)} ${"sat".padStart(6)} ${"flush".padStart(7)}`,
+    `${"tensor".padEnd(w)}  ${"action".padEnd(18)} ${"rel.err".padStart(9)} ${"SQNR dB".padStart(8)} ${"cosine".padStart(10)} ${"max|err|".padStart(9)} ${"sat".padStart(6)} ${"flush".padStart(7)}`,
   ];
   for (const t of shown) {
     const r = errorRow(t);
     const name = t.output.length > w ? `...${t.output.slice(-(w - 3))}` : t.output;
     lines.push(
-      `${name.padEnd(w)}  ${t.action.padEnd(10)} ${(r.relFrob as number).toExponential(2).padStart(9)} ${(r.sqnrDb as number).toFixed(1).padStart(8)} ${(r.cosine as number).toFixed(7).padStart(10)} ${(r.maxAbsErr as number).toExponential(2).padStart(9)} ${String(r.saturated).padStart(6)} ${String(r.flushed).padStart(7)}`,
+      `${name.padEnd(w)}  ${actionLabel(t).padEnd(18)} ${(r.relFrob as number).toExponential(2).padStart(9)} ${(r.sqnrDb as number).toFixed(1).padStart(8)} ${(r.cosine as number).toFixed(7).padStart(10)} ${(r.maxAbsErr as number).toExponential(2).padStart(9)} ${String(r.saturated).padStart(6)} ${String(r.flushed).padStart(7)}`,
     );
   }
   if (conv.length > limit) lines.push(`(${limit} worst of ${conv.length} converted tensors shown)`);
@@ -57,7 +67,7 @@ export function printPlan(res: ConvertResult): string {
   const o = p.options;
   const lines = [
     `input layout: ${p.layout.label}`,
-    `target: ${o.target}${o.target === "fp8" ? ` (${o.block.join("x")} blocks, ${o.scaleFmt} scales stored as ${o.scaleDtype === "e8m0" ? "F8_E8M0" : "F32"})` : ""}${o.target.startsWith("mx") ? ` (scale rule ${o.scaleRule})` : ""}`,
+    `target: ${o.target} in the ${o.layout} layout${o.target === "fp8" ? ` (${o.block.join("x")} blocks, ${o.scaleFmt} scales stored as ${o.scaleDtype.toUpperCase().replace("E8M0", "F8_E8M0")}${o.requant === "sglang" ? ", requantized as SGLang does" : ""})` : ""}${o.target.startsWith("mx") ? ` (scale rule ${o.scaleRule})` : ""}`,
     `preset: ${p.preset}`,
     "",
   ];
@@ -66,7 +76,7 @@ export function printPlan(res: ConvertResult): string {
     `${"tensor".padEnd(w)}  ${"action".padEnd(10)} ${"in".padStart(10)} ${"out".padStart(10)}  output`,
   );
   for (const op of p.ops) {
-    const outs = [op.output.data, op.output.scale]
+    const outs = [op.output.data, op.output.scale, op.output.tensorScale]
       .filter((x) => x !== null)
       .map((t) => `${t.name} ${t.dtype}[${t.shape}]`);
     lines.push(
@@ -105,12 +115,13 @@ export function planJson(res: ConvertResult): Record<string, unknown> {
       scale: o.input.scale,
       action: o.action,
       note: o.note,
-      outputs: [o.output.data, o.output.scale].filter((x) => x !== null),
+      outputs: [o.output.data, o.output.scale, o.output.tensorScale].filter((x) => x !== null),
       bytesIn: o.bytesIn,
       bytesOut: o.bytesOut,
       shard: o.shard,
     })),
     config: p.config,
+    hfQuantConfig: p.hfQuantConfig,
   };
 }
 

@@ -3,14 +3,14 @@
  * the work is `convertCheckpoint` (src/convert/run-node.ts). See docs/CONVERT.md.
  */
 import { SELECTION_PRESETS } from "../checkpoint/index.js";
-import { convertCheckpoint, type MxRule, TARGET_NAMES } from "../convert/node.js";
+import { convertCheckpoint, LAYOUT_NAMES, type MxRule, TARGET_NAMES } from "../convert/node.js";
 import { loadChartLibraries, writeReport } from "../report/node.js";
 import { ConvertProgress, planJson, printPlan, printResult, resultJson } from "./convert-output.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
 import { interruptible } from "./interrupt.js";
 import { count, defineCommand, flag, list, oneOf, size, text, usageError, value } from "./options.js";
 
-const MX_RULES: readonly MxRule[] = ["floor", "ceil", "even", "rceil"];
+const MX_RULES: readonly MxRule[] = ["floor", "ceil", "even", "rceil", "ct", "modelopt", "triton"];
 
 /** `128x128` or `128` (square) as [rows, cols]. */
 function parseBlock(raw: string, flag: string): [number, number] {
@@ -67,16 +67,28 @@ targets:
   fp8                  DeepSeek/HF fine-grained block FP8 (quantize, or requantize float scales to UE8M0)
   mxfp8 | mxfp4        compressed-tensors MX layouts (U8 E8M0 scales, groups of 32)`,
     options: {
-      to: oneOf(TARGET_NAMES, "output format (required)", { arg: "<target>" }),
+      to: oneOf(TARGET_NAMES, "element format (default: the input's, when --layout writes it)", {
+        arg: "<target>",
+      }),
+      layout: oneOf(LAYOUT_NAMES, "output dialect: deepseek, compressed-tensors, modelopt, gpt-oss, dense", {
+        arg: "<layout>",
+      }),
       block: value("<R>x<C>", "fp8 block size (default 128x128)", parseBlock),
       "scale-fmt": oneOf(["ue8m0", "float"], "fp8 scale format (default ue8m0, the DeepSeek-V3.1 format)"),
       "scale-dtype": oneOf(
-        ["f32", "e8m0"],
-        "fp8 scale storage: F32 powers of two (default) or F8_E8M0 bytes",
+        ["f32", "e8m0", "bf16"],
+        "fp8 scale storage: deepseek f32 (default) or e8m0; compressed-tensors bf16 (default) or f32",
       ),
+      requant: oneOf(
+        ["vllm", "sglang"],
+        "fp8 requantization of quantized input: vllm (default, float32) or sglang (through BF16)",
+        { arg: "<stack>" },
+      ),
+      requantize: flag("requantize even where the target can hold the input's codes as they are"),
+      "allow-lossy": flag("relabel even when scales must be rounded to the target's storage"),
       "scale-rule": oneOf<MxRule>(
         MX_RULES,
-        "MX scale rule: floor (default, compressed-tensors), ceil, even, rceil",
+        "MX scale rule: ct, modelopt, triton (each layout's default), floor (OCP), ceil, even, rceil",
         { arg: "<rule>" },
       ),
       preset: oneOf(
@@ -110,7 +122,10 @@ targets:
   },
   async ([input, output], v) => {
     const target = v.to;
-    if (target === undefined) throw usageError("convert", "--to <target> is required");
+    const layout = v.layout;
+    if (target === undefined && layout === undefined) {
+      throw usageError("convert", "--to <target> or --layout <layout> is required");
+    }
     refuseSkippedSteps(v);
     // Fail before converting when the HTML report cannot be written (its chart packages are optional).
     if (v.report !== undefined) loadChartLibraries();
@@ -121,6 +136,10 @@ targets:
         input,
         output,
         target,
+        layout,
+        requant: v.requant,
+        requantize: v.requantize,
+        allowLossy: v["allow-lossy"],
         block: v.block,
         scaleFmt: v["scale-fmt"],
         scaleDtype: v["scale-dtype"],

@@ -11,6 +11,7 @@ export type ConvertErrorCode =
   | "unsupported-layout"
   | "nonfinite"
   | "invalid-scales"
+  | "lossy-relabel"
   | "invalid-option"
   | "output-exists"
   | "output-in-input"

@@ -14,6 +14,11 @@ export { ConvertError, type ConvertErrorCode } from "./errors.js";
 export {
   type ConvertOptions,
   type ConvertPlan,
+  DEFAULT_LAYOUT,
+  DEFAULT_MX_RULE,
+  DEFAULT_TARGET,
+  LAYOUT_NAMES,
+  type LayoutName,
   type OpAction,
   type PlannedShard,
   planConversion,

@@ -263,6 +263,9 @@ export async function finalizeOutput(
   }
   const config = plan.config;
   if (config) await write("config.json", (p) => writeFileAtomic(p, json(config)));
+  // ModelOpt's own file, which vLLM reads (as ModelOpt writes it, with a 4-space indent).
+  const hfq = plan.hfQuantConfig;
+  if (hfq) await write(HF_QUANT_CONFIG, (p) => writeFileAtomic(p, `${JSON.stringify(hfq, null, 4)}\n`));
   await write(OUTPUT_MARKER, (p) => writeFileAtomic(p, json(journal)));
   const weightMap = new Map<string, string>();
   for (const s of plan.shards) for (const t of s.layout.tensors) weightMap.set(t.name, s.fileName);

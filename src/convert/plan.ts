@@ -12,15 +12,25 @@ import {
   conversionRefusal,
   type DetectedLayout,
   detectLayout,
+  formatsOf,
+  hfQuantConfigFor,
+  type LayoutFormat,
+  OUTPUT_FAMILIES,
+  type OutputFamily,
+  outputTensors,
   type QuantizedWeight,
+  RECOGNIZER_OF,
   rewriteConfig,
   type SelectionPreset,
   selectTensors,
   sourceCodecOf,
   type TensorChoice,
   type TensorEntry,
+  type WrittenFormat,
+  writerOf,
 } from "../checkpoint/index.js";
-import type { MxRule, SourceCodec, TargetCodec } from "../quant/kernels/types.js";
+import { relabelRefusal } from "../quant/kernels/relabel-band.js";
+import type { MxRule, RequantPath, SourceCodec, TargetCodec } from "../quant/kernels/types.js";
 import {
   type Dtype,
   parseSize,
@@ -31,20 +41,36 @@ import {
 } from "../safetensors/index.js";
 import { ConvertError } from "./errors.js";
 
-export type TargetName = "bf16" | "fp16" | "fp32" | "fp8" | "mxfp8" | "mxfp4";
-export const TARGET_NAMES: readonly TargetName[] = ["bf16", "fp16", "fp32", "fp8", "mxfp8", "mxfp4"];
+export type TargetName = "bf16" | "fp16" | "fp32" | "fp8" | "mxfp8" | "mxfp4" | "nvfp4";
+export const TARGET_NAMES: readonly TargetName[] = ["bf16", "fp16", "fp32", "fp8", "mxfp8", "mxfp4", "nvfp4"];
 
-/** Options of a conversion (CLI flags map one to one). */
+/** Output layouts (`--layout`): a serving stack's dialect, or `dense`. */
+export type LayoutName = OutputFamily;
+export const LAYOUT_NAMES: readonly LayoutName[] = OUTPUT_FAMILIES;
+
+/** Scale storage of fp8 targets: F32, F8_E8M0 bytes (DeepSeek), or BF16 (compressed-tensors). */
+export type ScaleDtypeOption = "f32" | "e8m0" | "bf16";
+
+/** Options of a conversion (CLI flags map one to one). `target` or `layout` (or both) is required. */
 export interface ConvertOptions {
-  target: TargetName;
+  /** Element format (`--to`); default: the source's format when `layout` writes it, else the layout's default. */
+  target?: TargetName;
+  /** Output dialect (`--layout`); default: the target's default layout (`DEFAULT_LAYOUT`). */
+  layout?: LayoutName;
   /** fp8 target block `[rows, cols]` (default 128x128). */
   block?: [number, number];
-  /** fp8 target scale format (default `ue8m0`, the DeepSeek-V3.1 format). */
+  /** fp8 target scale format (default `ue8m0`, the DeepSeek-V3.1 format; a relabel keeps the source's). */
   scaleFmt?: "ue8m0" | "float";
-  /** fp8 target scale storage: F32 powers of two (DeepSeek's layout, default) or F8_E8M0 bytes. */
-  scaleDtype?: "f32" | "e8m0";
-  /** MX scale rule (default `floor`, compressed-tensors' rule). */
+  /** fp8 target scale storage (default: the layout's, F32 for DeepSeek, BF16 for compressed-tensors). */
+  scaleDtype?: ScaleDtypeOption;
+  /** MX scale rule (default: the rule the target layout's own producer uses, `DEFAULT_MX_RULE`). */
   scaleRule?: MxRule;
+  /** Whose requantization a fp8 target reproduces from quantized input: `vllm` (default, float32) or `sglang` (through BF16). */
+  requant?: RequantPath;
+  /** Requantize even where the target could hold the source's codes as they are (no relabel). */
+  requantize?: boolean;
+  /** Relabel even when a scale must be rounded to the target's storage (float32 scales into BF16, NVFP4 scalars). */
+  allowLossy?: boolean;
   preset?: SelectionPreset | "auto";
   include?: string[];
   exclude?: string[];
@@ -63,46 +89,165 @@ export const BAD_SCALE_POLICIES: readonly BadScalePolicy[] = ["refuse", "keep"];
 /** The options with every default filled in (what the journal records). */
 export type ResolvedOptions = Required<ConvertOptions> & { maxShardSize: number };
 
+const QUANTIZED_TARGETS: readonly TargetName[] = ["fp8", "mxfp8", "mxfp4", "nvfp4"];
+
 /** Options only some targets use (with their flags); given for another target they are refused. */
 const TARGET_OPTIONS: readonly [keyof ConvertOptions, string, readonly TargetName[]][] = [
   ["block", "--block", ["fp8"]],
   ["scaleFmt", "--scale-fmt", ["fp8"]],
   ["scaleDtype", "--scale-dtype", ["fp8"]],
+  ["requant", "--requant", ["fp8"]],
   ["scaleRule", "--scale-rule", ["mxfp8", "mxfp4"]],
   // Dense targets dequantize every weight and quantize nothing: there is no selection.
-  ["preset", "--preset", ["fp8", "mxfp8", "mxfp4"]],
-  ["include", "--include", ["fp8", "mxfp8", "mxfp4"]],
-  ["exclude", "--exclude", ["fp8", "mxfp8", "mxfp4"]],
+  ["preset", "--preset", QUANTIZED_TARGETS],
+  ["include", "--include", QUANTIZED_TARGETS],
+  ["exclude", "--exclude", QUANTIZED_TARGETS],
+  ["requantize", "--requantize", QUANTIZED_TARGETS],
+  ["allowLossy", "--allow-lossy", QUANTIZED_TARGETS],
 ];
 
-/** Refuses options given (an empty list is not given) that the target does not use, naming them. */
-function refuseUnusedOptions(o: ConvertOptions): void {
+/** The layout each target is written in when `--layout` is not given (today's commands). */
+export const DEFAULT_LAYOUT: Readonly<Record<TargetName, LayoutName>> = {
+  bf16: "dense",
+  fp16: "dense",
+  fp32: "dense",
+  fp8: "deepseek",
+  mxfp8: "compressed-tensors",
+  mxfp4: "compressed-tensors",
+  nvfp4: "compressed-tensors",
+};
+
+/** The target of a layout given alone, when the source's own format is not one the layout writes. */
+export const DEFAULT_TARGET: Readonly<Record<LayoutName, TargetName>> = {
+  deepseek: "fp8",
+  "compressed-tensors": "fp8",
+  modelopt: "nvfp4",
+  "gpt-oss": "mxfp4",
+  dense: "bf16",
+};
+
+/**
+ * The MX scale rule of each layout's own producer (docs/LAYOUTS.md): what compressed-tensors /
+ * llm-compressor, ModelOpt and gpt-oss store. `--scale-rule` picks another.
+ */
+export const DEFAULT_MX_RULE: Readonly<Record<LayoutName, MxRule>> = {
+  deepseek: "floor",
+  "compressed-tensors": "ct",
+  modelopt: "modelopt",
+  "gpt-oss": "triton",
+  dense: "floor",
+};
+
+/** The scale storage each fp8 writer stores by default, as `--scale-dtype` names it. */
+const SCALE_DTYPE_OPTION: Readonly<Record<string, ScaleDtypeOption>> = {
+  F32: "f32",
+  F8_E8M0: "e8m0",
+  U8: "e8m0",
+  BF16: "bf16",
+};
+
+/** Refuses options given (an empty list and `false` are not given) that the target does not use, naming them. */
+function refuseUnusedOptions(o: ConvertOptions, target: TargetName): void {
   const unused = TARGET_OPTIONS.filter(([key, , targets]) => {
     const v = o[key];
-    return v !== undefined && !(Array.isArray(v) && v.length === 0) && !targets.includes(o.target);
+    return (
+      v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0) && !targets.includes(target)
+    );
   });
   if (unused.length === 0) return;
   const uses = unused.map(([, flag, targets]) => `${flag} is for --to ${targets.join(", ")}`).join("; ");
   throw new ConvertError(
     "invalid-option",
-    `${unused.map(([, flag]) => flag).join(", ")} ${unused.length > 1 ? "do" : "does"} not apply to --to ${o.target} (${uses})`,
+    `${unused.map(([, flag]) => flag).join(", ")} ${unused.length > 1 ? "do" : "does"} not apply to --to ${target} (${uses})`,
   );
 }
 
-export function resolveOptions(o: ConvertOptions): ResolvedOptions {
-  if (!TARGET_NAMES.includes(o.target)) {
+/** What a source layout tells option defaults: its format and scale format (null: unquantized or unknown). */
+export interface SourceFormat {
+  format: LayoutFormat | null;
+  scaleFmt: "float" | "ue8m0" | null;
+  /** The block-scale storage of every quantized weight, as `--scale-dtype` names it, or null. */
+  scaleDtype: ScaleDtypeOption | null;
+}
+
+const isDense = (t: TargetName) => t === "bf16" || t === "fp16" || t === "fp32";
+
+/** Target and layout from the options: each defaults from the other (and the source), and the pair must exist. */
+function resolveTargetAndLayout(o: ConvertOptions, source: SourceFormat): [TargetName, LayoutName] {
+  if (o.target !== undefined && !TARGET_NAMES.includes(o.target)) {
     throw new ConvertError(
       "invalid-option",
       `--to must be one of ${TARGET_NAMES.join(", ")}, got ${JSON.stringify(o.target)}`,
     );
   }
-  refuseUnusedOptions(o);
+  if (o.layout !== undefined && !LAYOUT_NAMES.includes(o.layout)) {
+    throw new ConvertError(
+      "invalid-option",
+      `--layout must be one of ${LAYOUT_NAMES.join(", ")}, got ${JSON.stringify(o.layout)}`,
+    );
+  }
+  if (o.target === undefined && o.layout === undefined)
+    throw new ConvertError("invalid-option", "--to <target> or --layout <layout> is required");
+  const layout = o.layout ?? DEFAULT_LAYOUT[o.target!];
+  let target = o.target;
+  if (target === undefined) {
+    const own = source.format;
+    const writes = layout === "dense" ? [] : (formatsOf(layout) as string[]);
+    target = own !== null && writes.includes(own) ? (own as TargetName) : DEFAULT_TARGET[layout];
+  }
+  const fits =
+    layout === "dense" ? isDense(target) : !isDense(target) && writerOf(layout, target as WrittenFormat);
+  if (!fits) {
+    const formats = layout === "dense" ? "bf16, fp16, fp32" : formatsOf(layout).join(", ");
+    throw new ConvertError(
+      "invalid-option",
+      `--layout ${layout} does not hold ${target} (it writes ${formats})`,
+    );
+  }
+  return [target, layout];
+}
+
+/**
+ * Every option with its default filled in. `source` (the detected input layout) sets the defaults
+ * that follow the input: with `--layout` alone the target keeps the source's format, and a fp8
+ * relabel keeps its scale format.
+ */
+export function resolveOptions(
+  o: ConvertOptions,
+  source: SourceFormat = { format: null, scaleFmt: null, scaleDtype: null },
+): ResolvedOptions {
+  const [target, layout] = resolveTargetAndLayout(o, source);
+  refuseUnusedOptions(o, target);
+  const writer = isDense(target)
+    ? null
+    : writerOf(layout as Exclude<LayoutName, "dense">, target as WrittenFormat);
+  const keepsFormat = o.target === undefined && source.format === target;
+  // Only fp8 targets have a choice of scale storage (MX: U8 E8M0, NVFP4: E4M3).
+  const scaleDtypes = (target === "fp8" && writer ? writer.scaleDtypes : ["F32"]).map(
+    (d) => SCALE_DTYPE_OPTION[d],
+  );
+  if (o.scaleDtype !== undefined && target === "fp8" && !scaleDtypes.includes(o.scaleDtype)) {
+    throw new ConvertError(
+      "invalid-option",
+      `--scale-dtype ${o.scaleDtype} is not a ${layout} scale storage (it stores ${scaleDtypes.join(" or ")})`,
+    );
+  }
   const r: ResolvedOptions = {
-    target: o.target,
+    target,
+    layout,
     block: o.block ?? [128, 128],
-    scaleFmt: o.scaleFmt ?? "ue8m0",
-    scaleDtype: o.scaleDtype ?? "f32",
-    scaleRule: o.scaleRule ?? "floor",
+    scaleFmt: o.scaleFmt ?? (keepsFormat && source.scaleFmt !== null ? source.scaleFmt : "ue8m0"),
+    // A fp8 source's scale storage, when the target layout stores it too (DeepSeek F32 scales stay
+    // F32 in compressed-tensors, as its own FP8 converter writes them); else the layout's default.
+    scaleDtype:
+      o.scaleDtype ??
+      (source.format === "fp8" && source.scaleDtype !== null && scaleDtypes.includes(source.scaleDtype)
+        ? source.scaleDtype
+        : scaleDtypes[0]),
+    scaleRule: o.scaleRule ?? DEFAULT_MX_RULE[layout],
+    requant: o.requant ?? "vllm",
+    requantize: o.requantize ?? false,
+    allowLossy: o.allowLossy ?? false,
     preset: o.preset ?? "auto",
     include: o.include ?? [],
     exclude: o.exclude ?? [],
@@ -142,8 +287,20 @@ export interface PlanInput {
   tensors: readonly InputTensor[];
 }
 
-/** What happens to one input weight (or plain tensor). */
-export type OpAction = "copy" | "dequantize" | "quantize" | "requantize";
+/**
+ * What happens to one input weight (or plain tensor). `relabel`: the target holds the source's codes
+ * as they are; they are copied and only the scales re-encoded (lossless unless `--allow-lossy` let a
+ * scale round to the target's storage).
+ */
+export type OpAction = "copy" | "dequantize" | "quantize" | "requantize" | "relabel";
+
+/**
+ * How a relabel's scales reach the target: `exact` (every value of the source's scale storage fits
+ * the target's: E8M0 into F32, BF16 or E8M0, anything into F32) or `check` (whether they fit depends on
+ * the values: float32 into BF16, declared-UE8M0 float32 into E8M0, an NVFP4 scalar's reciprocal),
+ * checked before anything is written (convert/relabel-check.ts).
+ */
+export type RelabelMode = "exact" | "check";
 
 export interface OpTensor extends TensorDescriptor {
   dtype: Dtype;
@@ -166,7 +323,9 @@ export interface TensorOp {
     tensorScale: string | null;
     tensorScaleShard: string | null;
   };
-  output: { data: OpTensor; scale: OpTensor | null };
+  output: { data: OpTensor; scale: OpTensor | null; tensorScale: OpTensor | null };
+  /** For `relabel` ops: whether the scales need a value check before writing. */
+  relabel: RelabelMode | null;
   /** Logical element shape. */
   shape: number[];
   source: SourceCodec | null;
@@ -195,6 +354,8 @@ export interface ConvertPlan {
   shards: PlannedShard[];
   /** The rewritten config.json, or null when the input has none. */
   config: Record<string, unknown> | null;
+  /** ModelOpt's `hf_quant_config.json` for a `modelopt` output (written even without a config.json), else null. */
+  hfQuantConfig: Record<string, unknown> | null;
   totalSize: number;
   bytesIn: number;
   bytesOut: number;
@@ -215,18 +376,14 @@ const bytesOf = (dtype: Dtype, shape: readonly number[]) => {
   return dtype === "F32" ? n * 4 : dtype === "BF16" || dtype === "F16" ? n * 2 : n;
 };
 
-/** Output tensor names of a quantized weight named `base` (`...weight` or a gpt-oss parameter). */
-function quantNames(base: string, target: TargetName): { data: string; scale: string } {
-  const w = base.endsWith(".weight") ? base : `${base}.weight`;
-  if (target === "fp8") return { data: base, scale: `${base}_scale_inv` };
-  if (target === "mxfp4") return { data: `${w}_packed`, scale: `${w}_scale` };
-  return { data: w, scale: `${w}_scale` };
-}
-
 /** What every op builder needs: the options, where input tensors live, the selection. */
 interface OpContext {
   opts: ResolvedOptions;
   dense: (typeof DENSE)[string] | undefined;
+  /** The target codec of quantized outputs (null for dense targets). */
+  target: TargetCodec | null;
+  /** The source layout's declared scale format (`scale_fmt`), null when it declares none. */
+  declaredScaleFmt: "float" | "ue8m0" | null;
   shardOf: Map<string, string>;
   byteLen: Map<string, number>;
   selected: ReadonlySet<string>;
@@ -269,14 +426,42 @@ function selectPlain(detected: DetectedLayout, opts: ResolvedOptions, config: Pl
   return { preset: selection.preset, selected, choices };
 }
 
-/** The block-quantized target codec of the options. */
-function blockTarget(opts: ResolvedOptions): TargetCodec {
-  if (opts.target === "fp8") {
-    const scaleDtype = opts.scaleDtype === "e8m0" ? "F8_E8M0" : "F32";
-    return { kind: "fp8-block", block: opts.block, scaleFmt: opts.scaleFmt, scaleDtype };
+/** The writer of the options' quantized target (null for dense targets). */
+function writerOfOptions(opts: ResolvedOptions) {
+  if (opts.layout === "dense") return null;
+  return writerOf(opts.layout, opts.target as WrittenFormat);
+}
+
+const FP8_SCALE_DTYPE = { f32: "F32", e8m0: "F8_E8M0", bf16: "BF16" } as const;
+
+/** The quantized target codec of the options (null for dense targets). */
+function targetCodecOf(opts: ResolvedOptions): TargetCodec | null {
+  switch (opts.target) {
+    case "fp8":
+      return {
+        kind: "fp8-block",
+        block: opts.block,
+        scaleFmt: opts.scaleFmt,
+        scaleDtype: FP8_SCALE_DTYPE[opts.scaleDtype],
+      };
+    case "mxfp8":
+    case "mxfp4":
+      return {
+        kind: "mx",
+        element: opts.target === "mxfp4" ? "float4_e2m1fn" : "float8_e4m3fn",
+        rule: opts.scaleRule,
+      };
+    case "nvfp4": {
+      const modelopt = opts.layout === "modelopt";
+      return {
+        kind: "nvfp4",
+        tensorScale: modelopt ? "multiply" : "divide",
+        rule: modelopt ? "modelopt" : "compressed-tensors",
+      };
+    }
+    default:
+      return null;
   }
-  const element = opts.target === "mxfp4" ? "float4_e2m1fn" : "float8_e4m3fn";
-  return { kind: "mx", element, rule: opts.scaleRule };
 }
 
 const tensorOf = (name: string, dtype: Dtype, shape: number[]): OpTensor => ({
@@ -286,30 +471,58 @@ const tensorOf = (name: string, dtype: Dtype, shape: number[]): OpTensor => ({
   byteLength: bytesOf(dtype, shape),
 });
 
-/** Output tensors of a weight quantized to the block target (codes + scales). */
-function quantOutput(opts: ResolvedOptions, base: string, shape: number[]): TensorOp["output"] {
-  const names = quantNames(base, opts.target);
-  const cols = shape[shape.length - 1];
-  if (opts.target === "fp8") {
-    const [br, bc] = opts.block;
-    const sShape = [...shape.slice(0, -2), Math.ceil(shape[shape.length - 2] / br), Math.ceil(cols / bc)];
-    const sd: Dtype = opts.scaleDtype === "e8m0" ? "F8_E8M0" : "F32";
-    return { data: tensorOf(names.data, "F8_E4M3", shape), scale: tensorOf(names.scale, sd, sShape) };
-  }
-  const rows = shape.slice(0, -1);
-  const scale = tensorOf(names.scale, "U8", [...rows, cols / 32]);
-  const data =
-    opts.target === "mxfp4"
-      ? tensorOf(names.data, "U8", [...rows, cols / 2])
-      : tensorOf(names.data, "F8_E4M3", shape);
-  return { data, scale };
+/** Output tensors of a weight written in the target layout (codes, block scales, NVFP4's scalar). */
+function quantOutput(opts: ResolvedOptions, weightName: string, shape: number[]): TensorOp["output"] {
+  const writer = writerOfOptions(opts)!;
+  const block: [number, number] =
+    opts.target === "fp8" ? opts.block : opts.target === "nvfp4" ? [1, 16] : [1, 32];
+  const scaleDtype: Dtype =
+    opts.target === "fp8" ? FP8_SCALE_DTYPE[opts.scaleDtype] : opts.target === "nvfp4" ? "F8_E4M3" : "U8";
+  const t = outputTensors(writer, weightName, shape, block, scaleDtype);
+  const of = (x: { name: string; dtype: Dtype; shape: number[] }) => tensorOf(x.name, x.dtype, x.shape);
+  return { data: of(t.data), scale: of(t.scale), tensorScale: t.tensorScale ? of(t.tensorScale) : null };
 }
 
-const mxCompatible = (shape: readonly number[]) => shape.length >= 1 && shape[shape.length - 1] % 32 === 0;
+/** Groups of 32 (MX) or 16 (NVFP4) need whole groups per row; fp8 blocks may be partial. */
+function groupFits(opts: ResolvedOptions, shape: readonly number[]): boolean {
+  if (opts.target === "fp8") return true;
+  const group = opts.target === "nvfp4" ? 16 : 32;
+  return shape.length >= 1 && shape[shape.length - 1] % group === 0;
+}
 const moduleOf = (name: string) => name.replace(/\.weight$/, "");
-const targetNote = (opts: ResolvedOptions) => (opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target);
+const targetNote = (opts: ResolvedOptions) =>
+  `${opts.layout} ${opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target}`;
 
-/** The op of one quantized input weight: dequantize to a dense dtype, or requantize. */
+/** Scale storages whose every value every other float storage holds exactly (powers of two). */
+const POWER_OF_TWO_STORAGE = new Set(["ue8m0"]);
+
+/**
+ * Whether weight `w` can be relabelled to `target` (its codes kept), and how its scales get there;
+ * null when it must be requantized. Power-of-two targets (E8M0 storage, UE8M0 fp8) take float
+ * scales only when the source declares them UE8M0 (DeepSeek-V3.1's `scale_fmt`), and then check
+ * every value; a float source otherwise requantizes, as it always has.
+ */
+function relabelModeOf(ctx: OpContext, w: QuantizedWeight, target: TargetCodec): RelabelMode | null {
+  if (ctx.opts.requantize) return null;
+  const source = sourceCodecOf(w);
+  const cols = w.shape[w.shape.length - 1];
+  if (relabelRefusal({ source, target, cols }) !== null || source.kind !== "block") return null;
+  if (target.kind === "nvfp4") return target.tensorScale === source.tensorScale ? "exact" : "check";
+  const exactPow2 = POWER_OF_TWO_STORAGE.has(source.scaleStorage);
+  const powerOfTwoTarget =
+    target.kind === "mx" ||
+    (target.kind === "fp8-block" && (target.scaleFmt === "ue8m0" || target.scaleDtype === "F8_E8M0"));
+  if (powerOfTwoTarget) {
+    if (exactPow2) return "exact";
+    return ctx.declaredScaleFmt === "ue8m0" ? "check" : null;
+  }
+  // A float target: F32 holds every stored scale; BF16 holds E8M0 and BF16 exactly.
+  if (target.kind !== "fp8-block") return null;
+  if (target.scaleDtype === "F32" || exactPow2 || source.scaleStorage === "bf16") return "exact";
+  return "check";
+}
+
+/** The op of one quantized input weight: dequantize to a dense dtype, relabel, or requantize. */
 function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: number): TensorOp {
   const { opts } = ctx;
   if (w.packed && w.shape[w.shape.length - 1] % 2 !== 0) {
@@ -321,6 +534,7 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
   const perTensor = w.granularity === "tensor";
   const tensorScale = perTensor ? w.scale : (w.tensorScale?.name ?? null);
   const scale = perTensor ? null : w.scale;
+  const tensorScaleBytes = w.tensorScale ? (ctx.byteLen.get(w.tensorScale.name) ?? 0) : 0;
   const base = {
     index,
     input: {
@@ -333,8 +547,9 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
     },
     shape: w.shape,
     source: sourceCodecOf(w),
-    bytesIn: t.byteLength + (ctx.byteLen.get(w.scale) ?? 0),
+    bytesIn: t.byteLength + (ctx.byteLen.get(w.scale) ?? 0) + tensorScaleBytes,
     shard: "",
+    relabel: null,
   };
   const toDense = (note: string, d = ctx.dense ?? DENSE.bf16): TensorOp => {
     const out = tensorOf(w.name, d.dtype, w.shape);
@@ -343,24 +558,43 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
       ...base,
       action: "dequantize",
       note,
-      output: { data: out, scale: null },
+      output: { data: out, scale: null, tensorScale: null },
       target,
       bytesOut: out.byteLength,
     };
   };
   if (ctx.dense) return toDense(`dequantize ${w.element} -> ${ctx.dense.dtype}`);
-  if (opts.target !== "fp8" && !mxCompatible(w.shape)) {
+  const holds = writerOfOptions(opts)?.holds;
+  if (holds && !holds.test(w.name)) {
     ctx.keptModules.push(moduleOf(w.name));
-    return toDense(`dequantize to BF16: row length ${w.shape[w.shape.length - 1]} is not a multiple of 32`);
+    return toDense(`dequantize to BF16: ${holds.why}`);
+  }
+  if (!groupFits(opts, w.shape)) {
+    ctx.keptModules.push(moduleOf(w.name));
+    return toDense(
+      `dequantize to BF16: row length ${w.shape[w.shape.length - 1]} is not a multiple of ${opts.target === "nvfp4" ? 16 : 32}`,
+    );
   }
   const output = quantOutput(opts, w.name, w.shape);
+  const target = ctx.target!;
+  const mode = relabelModeOf(ctx, w, target);
+  const bytesOut =
+    output.data.byteLength + (output.scale?.byteLength ?? 0) + (output.tensorScale?.byteLength ?? 0);
+  if (mode !== null) {
+    const note =
+      mode === "exact"
+        ? "relabel (lossless)"
+        : "relabel (lossless once every scale is checked to fit the target's storage)";
+    return { ...base, action: "relabel", note, output, target, bytesOut, relabel: mode };
+  }
+  const via = opts.target === "fp8" && opts.requant === "sglang" ? ", through BF16 as SGLang" : "";
   return {
     ...base,
     action: "requantize",
-    note: `requantize ${w.element} -> ${targetNote(opts)}`,
+    note: `requantize ${w.element} -> ${targetNote(opts)}${via}`,
     output,
-    target: blockTarget(opts),
-    bytesOut: output.data.byteLength + (output.scale?.byteLength ?? 0),
+    target,
+    bytesOut,
   };
 }
 
@@ -381,7 +615,12 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     action: "copy",
     note,
     input,
-    output: { data: { name: t.name, dtype: t.dtype, shape, byteLength: t.byteLength }, scale: null },
+    output: {
+      data: { name: t.name, dtype: t.dtype, shape, byteLength: t.byteLength },
+      scale: null,
+      tensorScale: null,
+    },
+    relabel: null,
     shape,
     source: null,
     target: null,
@@ -390,9 +629,16 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     shard: "",
   });
   const wantQuant = !ctx.dense && ctx.selected.has(t.name);
-  if (wantQuant && opts.target !== "fp8" && !mxCompatible(shape)) {
+  const holds = writerOfOptions(opts)?.holds;
+  if (wantQuant && holds && !holds.test(t.name)) {
     ctx.keptModules.push(moduleOf(t.name));
-    return copy(`kept: row length ${shape[shape.length - 1]} is not a multiple of 32`);
+    return copy(`kept: ${holds.why}`);
+  }
+  if (wantQuant && !groupFits(opts, shape)) {
+    ctx.keptModules.push(moduleOf(t.name));
+    return copy(
+      `kept: row length ${shape[shape.length - 1]} is not a multiple of ${opts.target === "nvfp4" ? 16 : 32}`,
+    );
   }
   if (!wantQuant) {
     if (!ctx.dense && t.shape.length === 2 && t.name.endsWith(".weight") && !/embed/.test(t.name)) {
@@ -407,39 +653,68 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     note: `quantize ${t.dtype} -> ${targetNote(opts)}`,
     input,
     output,
+    relabel: null,
     shape,
     source: { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" },
-    target: blockTarget(opts),
+    target: ctx.target!,
     bytesIn: t.byteLength,
-    bytesOut: output.data.byteLength + (output.scale?.byteLength ?? 0),
+    bytesOut:
+      output.data.byteLength + (output.scale?.byteLength ?? 0) + (output.tensorScale?.byteLength ?? 0),
     shard: "",
   };
 }
 
-/** The rewritten config.json for the target (null when the input has none). */
-function outputConfig(ctx: OpContext, config: PlanInput["config"], preset: SelectionPreset) {
-  if (!config) return null;
+/** The config target of the options: what config.json (and hf_quant_config.json) declare. */
+function configTargetOf(ctx: OpContext, preset: SelectionPreset): ConfigTarget {
   const { opts, dense, keptModules } = ctx;
-  let target: ConfigTarget;
-  if (dense) target = { kind: "dense", dtype: dense.name };
-  else if (opts.target === "fp8") {
-    const modulesToNotConvert = preset === "generic" ? keptModules : undefined;
-    target = { kind: "fp8-block", block: opts.block, scaleFmt: opts.scaleFmt, modulesToNotConvert };
-  } else target = { kind: opts.target === "mxfp4" ? "ct-mxfp4" : "ct-mxfp8", ignore: keptModules };
-  return rewriteConfig(config, target);
+  if (dense) return { kind: "dense", dtype: dense.name };
+  switch (opts.layout) {
+    case "deepseek": {
+      const modulesToNotConvert = preset === "generic" ? keptModules : undefined;
+      return { kind: "fp8-block", block: opts.block, scaleFmt: opts.scaleFmt, modulesToNotConvert };
+    }
+    case "compressed-tensors": {
+      const format = opts.target as "fp8" | "mxfp8" | "mxfp4" | "nvfp4";
+      // MXFP4 and NVFP4 outputs carry no activation scales: weight-only schemes.
+      const weightOnly = format === "mxfp4" || format === "nvfp4";
+      return { kind: "compressed-tensors", format, block: opts.block, weightOnly, ignore: keptModules };
+    }
+    case "modelopt":
+      return {
+        kind: "modelopt",
+        format: opts.target as "mxfp8" | "nvfp4",
+        weightOnly: true,
+        exclude: keptModules,
+      };
+    case "gpt-oss":
+      return { kind: "gpt-oss", modulesToNotConvert: keptModules };
+    default:
+      throw new ConvertError("invalid-option", `no config for layout ${opts.layout}`);
+  }
+}
+
+/** The source's format and declared scale format, for the option defaults that follow the input. */
+function sourceFormatOf(detected: DetectedLayout): SourceFormat {
+  const formats = new Set(detected.quantized.map((w) => RECOGNIZER_OF.get(w.layout)?.format ?? null));
+  const format = formats.size === 1 ? [...formats][0] : null;
+  const dtypes = new Set(detected.quantized.map((w) => SCALE_DTYPE_OPTION[w.scaleDtype] ?? null));
+  const scaleDtype = dtypes.size === 1 ? [...dtypes][0] : null;
+  return { format, scaleFmt: detected.scaleFmt, scaleDtype };
 }
 
 /** Make the plan; throws `ConvertError` naming the shard and tensor for a layout it cannot convert. */
 export function planConversion(input: PlanInput, options: ConvertOptions): ConvertPlan {
-  const opts = resolveOptions(options);
   const { config, tensors } = input;
-  const shardOf = new Map(tensors.map((t) => [t.name, t.shard]));
   const detected = detectLayout(config, tensors, input.hfQuantConfig ?? null);
+  const opts = resolveOptions(options, sourceFormatOf(detected));
+  const shardOf = new Map(tensors.map((t) => [t.name, t.shard]));
   refuseUnsupported(detected, opts, shardOf);
   const { preset, selected, choices } = selectPlain(detected, opts, config);
   const ctx: OpContext = {
     opts,
     dense: DENSE[opts.target],
+    target: targetCodecOf(opts),
+    declaredScaleFmt: detected.scaleFmt,
     shardOf,
     byteLen: new Map(tensors.map((t) => [t.name, t.byteLength])),
     selected,
@@ -456,6 +731,10 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
     // else: a scale or activation-side tensor, written (or dropped) with its weight
   }
   const shards = assignShards(ops, opts.maxShardSize);
+  // Nothing quantized (every row too short for the target's groups): a dense checkpoint, said so.
+  const quantizes = ops.some((o) => o.target !== null && o.target.kind !== "plain");
+  const configTarget: ConfigTarget =
+    quantizes || ctx.dense ? configTargetOf(ctx, preset) : { kind: "dense", dtype: "bfloat16" };
   const { quantized: _q, plain: _p, ...layoutInfo } = detected;
   return {
     options: opts,
@@ -463,7 +742,8 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
     preset,
     ops,
     shards,
-    config: outputConfig(ctx, config, preset),
+    config: config ? rewriteConfig(config, configTarget) : null,
+    hfQuantConfig: hfQuantConfigFor(configTarget),
     totalSize: shards.reduce((s, x) => s + x.bytes, 0),
     bytesIn: ops.reduce((s, o) => s + o.bytesIn, 0),
     bytesOut: ops.reduce((s, o) => s + o.bytesOut, 0),
@@ -482,12 +762,9 @@ function assignShards(ops: TensorOp[], max: number): PlannedShard[] {
       const op = ops[k];
       op.shard = fileName;
       descs.push({ name: op.output.data.name, dtype: op.output.data.dtype, shape: op.output.data.shape });
-      if (op.output.scale)
-        descs.push({
-          name: op.output.scale.name,
-          dtype: op.output.scale.dtype,
-          shape: op.output.scale.shape,
-        });
+      for (const extra of [op.output.scale, op.output.tensorScale]) {
+        if (extra) descs.push({ name: extra.name, dtype: extra.dtype, shape: extra.shape });
+      }
     }
     return { fileName, ops: items, bytes, layout: planLayout(descs, SHARD_METADATA, fileName) };
   });

@@ -16,6 +16,7 @@ import { ConvertError } from "./errors.js";
 import { type InputInfo, openInput } from "./input-node.js";
 import { type Journal, makeJournal, type TensorReport } from "./journal.js";
 import { lockOutput } from "./lock-node.js";
+import { nvfp4TensorScales } from "./nvfp4-globals.js";
 import {
   checkOutput,
   completedReports,
@@ -35,6 +36,7 @@ import {
   shardsOfPart,
 } from "./plan.js";
 import { BandPool } from "./pool.js";
+import { checkRelabels } from "./relabel-check.js";
 import { refuseBadScales } from "./scale-policy.js";
 import { type VerifyResult, verifyOutput } from "./verify.js";
 import { type ConvertEvent, type RunContext, writeShard } from "./write-shard-node.js";
@@ -145,6 +147,7 @@ async function run(
   plan: ConvertPlan,
   journal: Journal,
   result: ConvertResult,
+  tensorScales: ReadonlyMap<number, number>,
 ) {
   const out = resolve(o.output);
   const emit = o.onEvent ?? (() => {});
@@ -160,6 +163,7 @@ async function run(
     emit,
     afterTensor: o.afterTensor ?? (() => {}),
     signal: o.signal,
+    nvfp4TensorScales: tensorScales,
     progress: { tensorsDone: 0, tensorsTotal: 0, bytesDone: 0, bytesTotal: 0, start: Date.now() },
     bytesWritten: 0,
   };
@@ -241,7 +245,14 @@ export async function convertCheckpoint(o: RunOptions): Promise<ConvertResult> {
         `${o.output}: no unfinished conversion of this job to finalize (same input and options?)`,
       );
     }
-    if (!o.finalize) await refuseBadScales(input.checkpoint, plan, o.part);
+    let tensorScales: ReadonlyMap<number, number> = new Map();
+    if (!o.finalize) {
+      await refuseBadScales(input.checkpoint, plan, o.part);
+      await checkRelabels(input.checkpoint, plan, o.part);
+      // NVFP4 scalars need whole tensors (and fusion groups): computed from the input before the
+      // output directory exists, so a bad input fails with nothing created (nvfp4-globals.ts).
+      tensorScales = await nvfp4TensorScales(input.checkpoint, plan, o.part);
+    }
     await makeOutputDir(out).catch(async (e) => {
       throw await withSpaceNeeded(e, out, plan);
     });
@@ -249,7 +260,7 @@ export async function convertCheckpoint(o: RunOptions): Promise<ConvertResult> {
     try {
       state = await checkOutput(out, input, journal, o);
       await prepareOutput(out, state, journal);
-      await run(o, input, plan, journal, result);
+      await run(o, input, plan, journal, result, tensorScales);
     } catch (e) {
       throw await withSpaceNeeded(e, out, plan);
     } finally {

@@ -51,23 +51,36 @@ interface BadScaleTensor {
   perTensor: boolean;
 }
 
-/** Classifies `storage` scales of tensor `name`, read `CHUNK` bytes at a time. */
+/**
+ * Calls `fn` with the float32 values of the `storage` scales of tensor `name`, `CHUNK` bytes at a
+ * time, and the index of the chunk's first scale (memory stays flat whatever the tensor's size).
+ */
+export async function forEachScaleChunk(
+  input: Checkpoint,
+  name: string,
+  storage: ScaleStorage,
+  fn: (values: Float32Array, first: number) => void,
+): Promise<void> {
+  const size = SCALE_BYTES[storage];
+  const total = input.get(name).byteLength;
+  const step = Math.max(size, CHUNK - (CHUNK % size));
+  for (let off = 0; off + size <= total; off += step) {
+    const len = Math.min(step, total - off);
+    const n = Math.floor(len / size);
+    const bytes = await input.readRange(name, off, n * size);
+    fn(decodeScales(scaleArrayOfBytes(storage, bytes, n), storage), off / size);
+  }
+}
+
+/** Classifies `storage` scales of tensor `name`. */
 async function checkTensor(
   input: Checkpoint,
   name: string,
   storage: ScaleStorage,
   element: SourceElement,
 ): Promise<ScaleCheck> {
-  const size = SCALE_BYTES[storage];
-  const total = input.get(name).byteLength;
-  const step = Math.max(size, CHUNK - (CHUNK % size));
   const check = emptyScaleCheck();
-  for (let off = 0; off + size <= total; off += step) {
-    const len = Math.min(step, total - off);
-    const n = Math.floor(len / size);
-    const bytes = await input.readRange(name, off, n * size);
-    checkScales(decodeScales(scaleArrayOfBytes(storage, bytes, n), storage), element, check, off / size);
-  }
+  await forEachScaleChunk(input, name, storage, (v, first) => checkScales(v, element, check, first));
   return check;
 }
 

@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { type ErrorStats, emptyStats, mergeStats } from "../quant/error-stats.js";
+import { relabelTensorScale } from "../quant/kernels/relabel-band.js";
 import type { BandSpec } from "../quant/kernels/types.js";
 import { type Checkpoint, SafetensorsError } from "../safetensors/index.js";
 import { PositionalSafetensorsWriter } from "../safetensors/node.js";
@@ -52,6 +53,8 @@ export interface RunContext {
   afterTensor: (done: number) => void;
   /** Stops the run between bands (RunOptions.signal). */
   signal?: AbortSignal;
+  /** The per-tensor scalar of each NVFP4 op that is quantized or requantized, by op index (nvfp4-globals.ts). */
+  nvfp4TensorScales: ReadonlyMap<number, number>;
   progress: ProgressCounts & { start: number };
   bytesWritten: number;
 }
@@ -165,19 +168,31 @@ async function bandOp(ctx: RunContext, { w, window, reports }: Shard, op: Tensor
   const { input, pool } = ctx;
   const { cols, bands } = bandsOf(op);
   const tensorScale = await readTensorScale(input, op);
+  const outTensorScale = await writeOutputTensorScale(ctx, w, op, tensorScale);
   const progress = new OpProgress(ctx, op, bands.length, reports);
   const scaleName = op.input.scale;
   const outScale = op.output.scale;
+  const opts = ctx.plan.options;
+  // F16 saturates unless NaN/Inf may be written (docs/CONVERT.md, "Overflow and NaN/Inf").
+  const base: BandSpec = {
+    source: op.source!,
+    target: op.target!,
+    rows: 0,
+    cols,
+    overflow: ctx.allowNonfinite ? "nonfinite" : "saturate",
+  };
+  if (tensorScale !== undefined) base.tensorScale = tensorScale;
+  if (outTensorScale !== undefined) base.outTensorScale = outTensorScale;
+  if (op.action === "relabel") base.relabel = { lossy: opts.allowLossy };
+  if (op.action === "requantize" && op.target?.kind === "fp8-block" && opts.requant === "sglang")
+    base.via = "BF16";
   for (const band of bands) {
     await window.launch(async () => {
       const [dataAt, dataLen] = band.inData;
       const data = await input.readRange(op.input.data, dataAt, dataLen, pool.inputBuffer(dataLen));
       const scale =
         band.inScale && scaleName ? await input.readRange(scaleName, band.inScale[0], band.inScale[1]) : null;
-      // F16 saturates unless NaN/Inf may be written (docs/CONVERT.md, "Overflow and NaN/Inf").
-      const overflow = ctx.allowNonfinite ? "nonfinite" : "saturate";
-      const spec: BandSpec = { source: op.source!, target: op.target!, rows: band.rows, cols, overflow };
-      const r = await pool.run(tensorScale === undefined ? spec : { ...spec, tensorScale }, data, scale);
+      const r = await pool.run({ ...base, rows: band.rows }, data, scale);
       await w.writeTensorAt(op.output.data.name, band.outData, r.data);
       if (r.scale && outScale && band.outScale !== null)
         await w.writeTensorAt(outScale.name, band.outScale, r.scale);
@@ -185,6 +200,37 @@ async function bandOp(ctx: RunContext, { w, window, reports }: Shard, op: Tensor
       progress.done(dataLen + (band.inScale?.[1] ?? 0), r.stats);
     });
   }
+}
+
+/**
+ * The per-tensor scalar an NVFP4 output stores, written once before the bands as F32: for a
+ * relabel, the source's scalar in the target dialect (`relabelTensorScale`); when quantizing or
+ * requantizing, the value the pre-pass computed from the amax of the tensor or its fusion group
+ * (`ctx.nvfp4TensorScales`). Undefined when the target has none.
+ */
+async function writeOutputTensorScale(
+  ctx: RunContext,
+  w: PositionalSafetensorsWriter,
+  op: TensorOp,
+  tensorScale: number | undefined,
+): Promise<number | undefined> {
+  const out = op.output.tensorScale;
+  const src = op.source;
+  const tgt = op.target;
+  if (out === null || tgt?.kind !== "nvfp4") return undefined;
+  let value: number | undefined;
+  if (op.action === "relabel") {
+    if (src?.kind === "block" && src.tensorScale !== undefined && tensorScale !== undefined)
+      value = relabelTensorScale(tensorScale, src.tensorScale, tgt.tensorScale).value;
+  } else value = ctx.nvfp4TensorScales.get(op.index);
+  if (value === undefined) {
+    throw new ConvertError(
+      "invalid-scales",
+      `${op.input.shard}: tensor "${op.input.data}": no per-tensor scale was computed for its NVFP4 output "${out.name}"`,
+    );
+  }
+  await w.writeTensorAt(out.name, 0, new Uint8Array(new Float32Array([value]).buffer));
+  return value;
 }
 
 /** Write `shard` completely (or not at all) and record its marker. */

@@ -19,11 +19,13 @@ export type { ScaleStorage } from "./scale-encoding.js";
 export {
   amaxScale,
   ceilScaleExponent,
+  ctScaleExponent,
   DEEPSEEK_AMAX_FLOOR,
   deepseekScaleExponent,
   evenScaleExponent,
   floorScaleExponent,
   isPowerOfTwoRule,
+  modeloptScaleExponent,
   NVFP4_GLOBAL_DIVISOR,
   nvfp4GlobalScale,
   nvfp4ScaleCode,
@@ -34,6 +36,7 @@ export {
   type ScaleRuleInfo,
   scaleExponent,
   scaleRules,
+  tritonScaleExponent,
 } from "./scale-rules.js";
 export {
   convertScales,

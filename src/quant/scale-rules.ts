@@ -8,10 +8,20 @@ import { f32Bits, f32Exponent, f32FromBits, f32Mantissa } from "./float32.js";
  * (`scaleRules[rule].source`; the function of each rule below says how); the table in
  * docs/SCALE-RULES.md lists what each does with zero, NaN, Inf and float32-subnormal amax.
  */
-export type RuleName = "floor" | "ceil" | "even" | "rceil" | "deepseek" | "amax" | "nvfp4";
+export type RuleName =
+  | "floor"
+  | "ceil"
+  | "even"
+  | "rceil"
+  | "deepseek"
+  | "ct"
+  | "modelopt"
+  | "triton"
+  | "amax"
+  | "nvfp4";
 
 /** The rules whose scales are powers of two (representable as E8M0). */
-export type PowerOfTwoRule = "floor" | "ceil" | "even" | "rceil" | "deepseek";
+export type PowerOfTwoRule = "floor" | "ceil" | "even" | "rceil" | "deepseek" | "ct" | "modelopt" | "triton";
 
 export interface ScaleRuleInfo {
   readonly name: RuleName;
@@ -33,6 +43,27 @@ export const scaleRules: Readonly<Record<RuleName, ScaleRuleInfo>> = {
     name: "deepseek",
     powerOfTwo: true,
     source: "DeepSeek-V3.1 act_quant scale_fmt=ue8m0; DeepGEMM ceil_to_ue8m0 with amax clamp 1e-4",
+  },
+  ct: {
+    name: "ct",
+    powerOfTwo: true,
+    source:
+      "compressed-tensors / llm-compressor MXFP8 and MXFP4: round_to_power_2 + generate_mx_scales " +
+      "(vllm-project/compressed-tensors src/compressed_tensors/quantization/utils/mxfp_utils.py)",
+  },
+  modelopt: {
+    name: "modelopt",
+    powerOfTwo: true,
+    source:
+      "NVIDIA ModelOpt MXFP8 export: MXFP8QTensor._compute_e8m0_exponent " +
+      "(NVIDIA/Model-Optimizer modelopt/torch/quantization/qtensor/mxfp8_tensor.py)",
+  },
+  triton: {
+    name: "triton",
+    powerOfTwo: true,
+    source:
+      "gpt-oss / transformers quantize_to_mxfp4: triton_kernels downcast_to_mxfp_torch, ROUND_UP " +
+      "(triton-lang/triton python/triton_kernels/triton_kernels/numerics_details/mxfp.py)",
   },
   amax: {
     name: "amax",
@@ -167,6 +198,66 @@ export function deepseekScaleExponent(amax: number, element: FormatName, amaxFlo
 }
 
 /**
+ * compressed-tensors / llm-compressor (vllm-project/compressed-tensors
+ * `quantization/utils/mxfp_utils.py`, `round_to_power_2` then `generate_mx_scales`): amax is first
+ * rounded to a power of two on its float bits, `(bits + (1 << 21)) & 0xFF800000` (the FP4 mantissa
+ * width is used for every element format, so the significand rounds up from 1.75 on, and the
+ * threshold is the same on BF16 bits, `+ (1 << 5)`), then byte = clamp(127 + log2(p2) - offset,
+ * 0, 255) with offset = floor(log2(max_elem)) = emax (E4M3 8, E2M1 2). So k = E(amax) - 127 -
+ * emax, plus one when the significand is >= 1.75, clamped below to -127: zero and float32-subnormal
+ * amax give byte 0 (log2(0) = -inf clamps to 0). A significand >= 1.75 at the top exponent rounds
+ * to +Inf, and so do NaN (canonical payload) and Inf amax: byte 255 in compressed-tensors on CUDA;
+ * here NaN (E8M0 0xFF) for all three, whatever the NaN's payload. (Saving the module's scale
+ * through `compress_mx_scale` casts +Inf to int32, which x86 CPUs turn into byte 0x00: see
+ * docs/SCALE-RULES.md.)
+ */
+export function ctScaleExponent(amax: number, element: FormatName): number {
+  const { emax } = elementLimits(element);
+  if (Number.isNaN(amax)) return Number.NaN;
+  const p2 = ((amaxBits(amax) + (1 << 21)) & 0xff800000) >>> 0;
+  const e = f32Exponent(p2);
+  if (e === 255) return Number.NaN;
+  return e === 0 ? E8M0_MIN_EXP : Math.max(e - 127 - emax, E8M0_MIN_EXP);
+}
+
+/**
+ * NVIDIA ModelOpt MXFP8 (NVIDIA/Model-Optimizer `modelopt/torch/quantization/qtensor/mxfp8_tensor.py`,
+ * `MXFP8QTensor._compute_e8m0_exponent`): d = fl32(amax / max_elem); k = ceil(log2(d)) with log2
+ * taken in float32 (`torch.log2` on a float32 tensor), -127 when d is not > 0 (zero, and NaN: the
+ * `torch.where(descale > 0, ...)` test is false), clamped to [-127, 127] (Inf amax gives 127, byte
+ * 254). The float32 log2 is emulated as fl32(Math.log2(d)): correctly rounded, where torch's is
+ * within an ulp of it. Because it is rounded, a d a few float32 ulps above 2^j (j != 0) has log2
+ * exactly j and gets 2^j, not the 2^(j+1) an exact ceil gives; only float32 weights can have such a
+ * d (docs/SCALE-RULES.md). ModelOpt exports E4M3 only; other elements divide by their own max.
+ */
+export function modeloptScaleExponent(amax: number, element: FormatName): number {
+  const { max } = elementLimits(element);
+  const d = Math.fround(Math.fround(Math.abs(amax)) / max);
+  if (!(d > 0)) return E8M0_MIN_EXP;
+  const e = Math.ceil(Math.fround(Math.log2(d)));
+  return Math.min(Math.max(e, E8M0_MIN_EXP), E8M0_MAX_EXP);
+}
+
+/**
+ * triton_kernels `downcast_to_mxfp_torch` with `DequantScaleRoundingMode.ROUND_UP`, which gpt-oss
+ * and transformers' `quantize_to_mxfp4` call (triton-lang/triton
+ * `python/triton_kernels/triton_kernels/numerics_details/mxfp.py`): d = fl32(amax / max_elem),
+ * rounded up to a power of two on its bits, `(bits + 0x7FFFFF) & 0x7F800000`, and byte = bits >> 23.
+ * An exact ceil: subnormal d gives 2^-126 (byte 1), zero gives byte 0, Inf gives 255 (NaN here), and
+ * a NaN amax gives byte 0 (adding 0x7FFFFF to a NaN's bits carries out of the exponent field). The
+ * elements of a byte-0 group are multiplied by 0 in triton_kernels (`encodeBand`'s `triton` rule does
+ * so; `quantize()` scales by 2^127 as for every byte 0, which only differs in a group holding a NaN).
+ */
+export function tritonScaleExponent(amax: number, element: FormatName): number {
+  const { max } = elementLimits(element);
+  const a = Math.fround(Math.abs(amax));
+  if (Number.isNaN(a)) return E8M0_MIN_EXP;
+  const bits = ((f32Bits(Math.fround(a / max)) + 0x7fffff) & 0x7f800000) >>> 0;
+  const byte = bits >>> 23;
+  return byte === 255 ? Number.NaN : byte - 127;
+}
+
+/**
  * DeepSeek-V3 (not a power of two): s = fl32(max(amax, fl32(amaxFloor)) / max_elem), amaxFloor
  * defaulting to 1e-4 (`amax.clamp(1e-4)` in DeepGEMM, `max(amax, 1e-4)` in DeepSeek's act_quant).
  * NaN amax gives NaN (torch.clamp propagates NaN), Inf gives Inf. Returns the float32 dequantization
@@ -215,6 +306,9 @@ const EXPONENT_OF: Readonly<
   even: evenScaleExponent,
   rceil: rceilScaleExponent,
   deepseek: deepseekScaleExponent,
+  ct: ctScaleExponent,
+  modelopt: modeloptScaleExponent,
+  triton: tritonScaleExponent,
 };
 
 /** The power-of-two exponent of `rule` for `amax`: an integer in [-127, 127], or NaN (E8M0 0xFF). */

@@ -74,6 +74,7 @@ export const presets: Readonly<Record<PresetName, Scheme>> = {
   nvfp4: { element: "float4_e2m1fn", block: [1, 16], scale: "e4m3", rule: "nvfp4", globalScale: true },
 };
 
+const POWER_OF_TWO_RULES = RULE_NAMES.filter((r) => scaleRules[r].powerOfTwo);
 const STORAGES: readonly ScaleStorage[] = ["f32", "ue8m0", "e4m3", "bf16", "f16"];
 const ROUNDINGS: readonly Rounding[] = ["rne", "ties-away", "toward-zero", "stochastic"];
 
@@ -108,7 +109,7 @@ export function resolveScheme(s: Scheme | PresetName): Scheme {
   if (s.scale === "ue8m0" && !scaleRules[s.rule].powerOfTwo) {
     fail(
       "invalid-scheme",
-      `scale storage "ue8m0" needs a power-of-two rule (floor, ceil, even, rceil, deepseek), got "${s.rule}"`,
+      `scale storage "ue8m0" needs a power-of-two rule (${POWER_OF_TWO_RULES.join(", ")}), got "${s.rule}"`,
     );
   }
   if ((s.scale === "e4m3") !== (s.rule === "nvfp4")) {

@@ -145,10 +145,12 @@ describe("rewriteConfig", () => {
       scale_fmt: "ue8m0",
       weight_block_size: [128, 128],
     });
-    const mx = rewriteConfig(base, { kind: "ct-mxfp4", ignore: ["lm_head"] }).quantization_config as Record<
-      string,
-      unknown
-    >;
+    const mx = rewriteConfig(base, {
+      kind: "compressed-tensors",
+      format: "mxfp4",
+      weightOnly: true,
+      ignore: ["lm_head"],
+    }).quantization_config as Record<string, unknown>;
     expect(mx.quant_method).toBe("compressed-tensors");
     expect(mx.format).toBe("mxfp4-pack-quantized");
     expect(mx.quantization_status).toBe("compressed");

@@ -165,11 +165,19 @@ describe("the support rule convert and inspect share", () => {
     expect(plan.ops[0].output.data.shape).toEqual([64, 128]);
   });
 
-  it("before this rule, NVFP4 was copied under a BF16 label; now a non-dense target is refused by name", () => {
-    const refuse = (target: "fp8" | "mxfp8" | "mxfp4") =>
-      planConversion({ config: {}, hfQuantConfig: modelopt("NVFP4"), tensors: nvfp4 }, { target });
+  it("before this rule, NVFP4 was copied under a BF16 label; now every quantized target reads its codes and scalar", () => {
     for (const target of ["fp8", "mxfp8", "mxfp4"] as const) {
-      expect(() => refuse(target)).toThrow(/NVIDIA ModelOpt NVFP4 is not a supported source for --to/);
+      const plan = planConversion(
+        { config: {}, hfQuantConfig: modelopt("NVFP4"), tensors: nvfp4 },
+        { target },
+      );
+      expect(plan.ops[0].action).toBe("requantize");
+      expect(plan.ops[0].source).toMatchObject({
+        kind: "block",
+        element: "float4_e2m1fn",
+        tensorScale: "multiply",
+      });
+      expect(plan.ops[0].input).toMatchObject({ scale: "a.weight_scale", tensorScale: "a.weight_scale_2" });
     }
   });
 

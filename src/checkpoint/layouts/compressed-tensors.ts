@@ -33,6 +33,7 @@ function ctBlock(ctx: LayoutContext): [number, number] {
 
 export const ctNvfp4 = nvfp4({
   kind: "ct-nvfp4",
+  family: "compressed-tensors",
   title: "compressed-tensors NVFP4",
   data: ".weight_packed",
   dataDtypes: ["U8"],
@@ -43,6 +44,8 @@ export const ctNvfp4 = nvfp4({
 
 export const ctMxfp4 = recognizer({
   kind: "ct-mxfp4",
+  family: "compressed-tensors",
+  format: "mxfp4",
   title: "compressed-tensors MXFP4",
   data: ".weight_packed",
   dataDtypes: ["U8"],
@@ -52,11 +55,17 @@ export const ctMxfp4 = recognizer({
   details: () => "E2M1 packed, E8M0 scale per 32",
 });
 
-export const ctMxfp8 = mxfp8({ kind: "ct-mxfp8", title: "compressed-tensors MXFP8" });
+export const ctMxfp8 = mxfp8({
+  kind: "ct-mxfp8",
+  family: "compressed-tensors",
+  title: "compressed-tensors MXFP8",
+});
 
 /** Last of the `.weight` F8 recognizers: also owns a compressed-tensors FP8 weight whose scale is missing. */
 export const ctFp8Block = recognizer({
   kind: "ct-fp8-block",
+  family: "compressed-tensors",
+  format: "fp8",
   title: "compressed-tensors FP8 block",
   scaleDtypes: FLOAT_SCALES,
   block: ctBlock,

@@ -8,6 +8,8 @@ import { blockFrom, DEFAULT_FP8_BLOCK, E8M0_SCALES, FLOAT_SCALES, recognizer } f
 
 export const deepseekFp8 = recognizer({
   kind: "fp8-block",
+  family: "deepseek",
+  format: "fp8",
   title: "DeepSeek/HF block FP8",
   dataDtypes: ["F8_E4M3", "F8_E5M2"],
   scale: ".weight_scale_inv",

@@ -7,6 +7,8 @@ import { E8M0_SCALES, MX_GROUP, recognizer } from "./recognizer.js";
 
 export const gptOssMxfp4 = recognizer({
   kind: "gpt-oss-mxfp4",
+  family: "gpt-oss",
+  format: "mxfp4",
   title: "gpt-oss MXFP4",
   data: "_blocks",
   dataDtypes: ["U8"],

@@ -10,6 +10,7 @@ import { hasE8m0Scale, isScalar, mxfp8, nvfp4, perTensor } from "./recognizer.js
 
 export const modeloptNvfp4 = nvfp4({
   kind: "modelopt-nvfp4",
+  family: "modelopt",
   title: "NVIDIA ModelOpt NVFP4",
   data: ".weight",
   dataDtypes: ["U8", "F4"],
@@ -20,6 +21,7 @@ export const modeloptNvfp4 = nvfp4({
 
 export const modeloptFp8 = perTensor({
   kind: "modelopt-fp8",
+  family: "modelopt",
   title: "NVIDIA ModelOpt FP8",
   claims: (ctx, _base, scale) => ctx.modelopt !== null && isScalar(scale),
   details: () => "per-tensor scales",
@@ -27,6 +29,7 @@ export const modeloptFp8 = perTensor({
 
 export const modeloptMxfp8 = mxfp8({
   kind: "modelopt-mxfp8",
+  family: "modelopt",
   title: "NVIDIA ModelOpt MXFP8",
   claims: (ctx, _base, scale) => ctx.modelopt !== null && hasE8m0Scale(scale),
   auxiliary: [".input_scale"],

@@ -7,6 +7,7 @@ import { isScalar, perTensor } from "./recognizer.js";
 
 export const perTensorFp8 = perTensor({
   kind: "fp8-tensor",
+  family: "compressed-tensors",
   title: "FP8 with per-tensor scales",
   claims: (_ctx, _base, scale) => isScalar(scale),
   details: () => "one scale per tensor",

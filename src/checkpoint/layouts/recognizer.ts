@@ -27,8 +27,22 @@ export type Packing =
   /** gpt-oss: U8 `[..., G, 16]`, 32 FP4 codes per group of 16 bytes. */
   | "gpt-oss";
 
+/** The stacks whose on-disk dialects fp8kit reads and writes (`convert --layout`). */
+export type LayoutFamily = "deepseek" | "compressed-tensors" | "modelopt" | "gpt-oss";
+
+/**
+ * What a layout's quantized weights hold, whatever the dialect: block FP8 (`fp8`), FP8 with one
+ * scale per tensor (`fp8-tensor`), MXFP8, MXFP4 (E8M0 per 32) or NVFP4 (E4M3 per 16 and a per-tensor
+ * scalar). Two layouts with the same format hold the same kind of bits.
+ */
+export type LayoutFormat = "fp8" | "fp8-tensor" | "mxfp8" | "mxfp4" | "nvfp4";
+
 export interface Recognizer {
   kind: LayoutKind;
+  /** The stack whose dialect this is. */
+  family: LayoutFamily;
+  /** What its weights hold. */
+  format: LayoutFormat;
   /** The family's name in messages ("compressed-tensors NVFP4"). */
   title: string;
   /** Suffix of the tensor holding the codes (`.weight`, `.weight_packed`, `_blocks`). */
@@ -49,8 +63,6 @@ export interface Recognizer {
   tensorScale?: { suffix: string; mode: "multiply" | "divide" };
   /** Activation-side tensors of the same layer, dropped when the weight is rewritten. */
   auxiliary?: readonly string[];
-  /** Targets `convert` accepts from this layout: any, or dequantization to BF16/F16/F32 only. */
-  converts: "any" | "dense";
   /** The name the weight has unquantized, from the base (default `${base}.weight`). */
   weightName?: (base: string) => string;
   /** Scale format of the whole layout (DeepSeek reads `scale_fmt`; others follow the storage). */
@@ -65,8 +77,11 @@ export interface Recognizer {
 }
 
 /** A recognizer's description, with the common case left out: FP8 `.weight` codes, one byte each, a `.weight_scale` per block, any target. */
-export type RecognizerSpec = Pick<Recognizer, "kind" | "title" | "scaleDtypes" | "block" | "details"> &
-  Partial<Omit<Recognizer, "kind" | "title" | "scaleDtypes" | "block" | "details">>;
+export type RecognizerSpec = Pick<
+  Recognizer,
+  "kind" | "family" | "format" | "title" | "scaleDtypes" | "block" | "details"
+> &
+  Partial<Omit<Recognizer, "kind" | "family" | "format" | "title" | "scaleDtypes" | "block" | "details">>;
 
 /** A recognizer from its spec, defaults filled in. */
 export function recognizer(spec: RecognizerSpec): Recognizer {
@@ -77,7 +92,6 @@ export function recognizer(spec: RecognizerSpec): Recognizer {
     claims: () => true,
     granularity: "block",
     packing: "byte",
-    converts: "any",
     ...spec,
   };
 }
@@ -124,23 +138,27 @@ export const hasE8m0Scale = (s: TensorEntry | undefined): boolean =>
  * and in whether the scalar multiplies or divides.
  */
 export function nvfp4(
-  spec: Pick<Recognizer, "kind" | "title" | "data" | "dataDtypes" | "tensorScale" | "auxiliary" | "details">,
+  spec: Pick<
+    Recognizer,
+    "kind" | "family" | "title" | "data" | "dataDtypes" | "tensorScale" | "auxiliary" | "details"
+  >,
 ): Recognizer {
   return recognizer({
     ...spec,
+    format: "nvfp4",
     scaleDtypes: { F8_E4M3: "e4m3" },
     claims: (_ctx, _base, scale) => scale?.dtype === "F8_E4M3",
     block: [1, NVFP4_GROUP],
     packing: "nibbles",
-    converts: "dense",
   });
 }
 
 /** MXFP8 (OCP MX): E4M3 codes, one E8M0 byte per 32 elements, as compressed-tensors and ModelOpt write it. */
 export function mxfp8(
-  spec: Pick<Recognizer, "kind" | "title"> & Partial<Pick<Recognizer, "claims" | "auxiliary">>,
+  spec: Pick<Recognizer, "kind" | "family" | "title"> & Partial<Pick<Recognizer, "claims" | "auxiliary">>,
 ): Recognizer {
   return recognizer({
+    format: "mxfp8",
     claims: (_ctx, _base, scale) => hasE8m0Scale(scale),
     ...spec,
     scaleDtypes: E8M0_SCALES,
@@ -150,14 +168,16 @@ export function mxfp8(
 }
 
 /** FP8 (E4M3 or E5M2) with one scalar scale per tensor: `decode(code) * weight_scale`. */
-export function perTensor(spec: Pick<Recognizer, "kind" | "title" | "claims" | "details">): Recognizer {
+export function perTensor(
+  spec: Pick<Recognizer, "kind" | "family" | "title" | "claims" | "details">,
+): Recognizer {
   return recognizer({
     ...spec,
+    format: "fp8-tensor",
     dataDtypes: ["F8_E4M3", "F8_E5M2"],
     scaleDtypes: FLOAT_SCALES,
     granularity: "tensor",
     block: [1, 1],
     auxiliary: [".input_scale"],
-    converts: "dense",
   });
 }

@@ -3,12 +3,15 @@
  * fast path where one applies. Every fast path gives the same bytes as the generic path; the tests
  * run both on the same inputs, NaN/Inf blocks included.
  */
+import { addPairs, emptyStats } from "../error-stats.js";
 import { decodeBand } from "./decode-band.js";
 import { type EncodedBand, encodeBand } from "./encode-band.js";
 import { dequantApplies, dequantBand } from "./fast-dequant.js";
 import { quantBf16Applies, quantBf16Band } from "./fast-quant-bf16.js";
 import { requantApplies, requantBand } from "./fast-requant.js";
-import type { BandSpec } from "./types.js";
+import { relabelBand } from "./relabel-band.js";
+import { roundToBf16 } from "./tables.js";
+import { type BandSpec, targetAsSource } from "./types.js";
 
 /** A fast path: when it applies, and what it runs. */
 export interface FastPath {
@@ -28,8 +31,9 @@ const FAST_PATHS: readonly FastPath[] = [
   { name: "BF16 -> block FP8 UE8M0 by exponent shift", applies: quantBf16Applies, run: quantBf16Band },
 ];
 
-/** The fast path that converts `spec`, or null. */
+/** The fast path that converts `spec`, or null (never for a BF16 detour: `BandSpec.via`). */
 export function fastPathOf(spec: BandSpec, scale: Uint8Array | null): FastPath | null {
+  if (spec.via !== undefined) return null;
   for (const p of FAST_PATHS) if (p.applies(spec, scale)) return p;
   return null;
 }
@@ -37,11 +41,29 @@ export function fastPathOf(spec: BandSpec, scale: Uint8Array | null): FastPath |
 /** Decode then encode one band (the specification every fast path is tested against). */
 export function convertBandGeneric(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
   const x = decodeBand(spec.source, data, scale, spec.rows, spec.cols, spec.tensorScale);
-  return encodeBand(spec.target, x, spec.rows, spec.cols, spec.overflow);
+  const { target, rows, cols, overflow, outTensorScale } = spec;
+  if (spec.via !== "BF16") return encodeBand(target, x, rows, cols, overflow, outTensorScale);
+  // The detour through BF16 changes the codes; the error is still measured against the source.
+  const rounded = Float32Array.from(x);
+  roundToBf16(rounded);
+  const out = encodeBand(target, rounded, rows, cols, overflow, outTensorScale);
+  const y = decodeBand(
+    targetAsSource(spec.target),
+    out.data,
+    out.scale,
+    spec.rows,
+    spec.cols,
+    spec.outTensorScale,
+  );
+  const stats = emptyStats();
+  for (let i = 0; i < x.length; i++) addPairs(stats, x[i], y[i], 1);
+  stats.saturated = out.stats.saturated;
+  return { ...out, stats };
 }
 
-/** Convert one band: a fast path when one applies, else `convertBandGeneric`. */
+/** Convert one band: a relabel, a fast path when one applies, else `convertBandGeneric`. */
 export function convertBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
+  if (spec.relabel) return relabelBand(spec, data, scale);
   const fast = fastPathOf(spec, scale);
   return fast === null ? convertBandGeneric(spec, data, scale) : fast.run(spec, data, scale);
 }

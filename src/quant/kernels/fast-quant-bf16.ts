@@ -4,7 +4,6 @@
  * code is a lookup of the shifted BF16 bits in a 65536-entry table.
  */
 import { amaxFromBits, bandAmaxBits, inputView } from "../block-amax.js";
-import { ue8m0BytesOfF32 } from "../deepgemm-pack.js";
 import { valuesOf } from "../element-codes.js";
 import { type ErrorStats, emptyStats } from "../error-stats.js";
 import { pow2CodeTable } from "../fast-tables.js";
@@ -12,13 +11,15 @@ import { f32Bits } from "../float32.js";
 import { outBytes } from "./buffers.js";
 import type { EncodedBand } from "./encode-band.js";
 import { E4M3_MAX, E4M3_VALUES } from "./tables.js";
-import { fp8BlockScale } from "./target-scales.js";
+import { fp8BlockScale, fp8BlockScaleBytes } from "./target-scales.js";
 import type { BandSpec } from "./types.js";
 
 /** Whether `quantBf16Band` converts `spec`. */
 export function quantBf16Applies(spec: BandSpec): boolean {
   const { source: s, target: t } = spec;
-  return s.kind === "plain" && s.dtype === "BF16" && t.kind === "fp8-block" && t.scaleFmt === "ue8m0";
+  return (
+    s.kind === "plain" && s.dtype === "BF16" && t.kind === "fp8-block" && t.scaleFmt === "ue8m0" && !spec.via
+  );
 }
 
 /** BF16 bits of the largest E4M3 magnitude: shifted magnitudes above it saturate. */
@@ -155,6 +156,6 @@ export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
     }
   }
   // F32 powers of two as stored, or their E8M0 bytes (the quantization layer checks they are powers of two).
-  const scale = t.scaleDtype === "F32" ? new Uint8Array(sfs.buffer) : ue8m0BytesOfF32(sfs);
+  const scale = fp8BlockScaleBytes(t, sfs);
   return { data: out, scale, stats: st };
 }

@@ -3,13 +3,13 @@
  * scales to V3.1 UE8M0 scales), bit-identical to decode-then-encode: per block a code histogram
  * (`bandHistograms`), a 256-entry code map from `E4m3Requantizer`, then one lookup per element.
  */
-import { ue8m0BytesOfF32 } from "../deepgemm-pack.js";
 import { emptyStats } from "../error-stats.js";
 import { outBytes } from "./buffers.js";
 import { bandHistograms } from "./code-histogram.js";
 import { bandScales } from "./decode-band.js";
 import type { EncodedBand } from "./encode-band.js";
 import { E4m3Requantizer } from "./requant-block.js";
+import { fp8BlockScaleBytes } from "./target-scales.js";
 import type { BandSpec } from "./types.js";
 
 /** Whether `requantBand` converts `spec`. */
@@ -21,6 +21,8 @@ export function requantApplies(spec: BandSpec, scale: Uint8Array | null): boolea
     !s.packed &&
     scale !== null &&
     t.kind === "fp8-block" &&
+    (t.scaleDtype !== "BF16" || t.scaleFmt === "ue8m0") &&
+    !spec.via &&
     s.block[0] === t.block[0] &&
     s.block[1] === t.block[1]
   );
@@ -61,6 +63,6 @@ export function requantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array)
     }
   }
   // F32 as computed, or their E8M0 bytes (the quantization layer checks they are powers of two).
-  const sc8 = t.scaleDtype === "F32" ? new Uint8Array(sfs.buffer) : ue8m0BytesOfF32(sfs);
+  const sc8 = fp8BlockScaleBytes(t, sfs);
   return { data: out, scale: sc8, stats: st };
 }

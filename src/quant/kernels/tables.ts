@@ -53,3 +53,19 @@ export function f16Of(bits: number, overflow: Overflow): number {
  */
 export const E4M3_NAN: number = e4m3FromBits(0x7fc00000);
 export const E2M1_NAN: number = e2m1FromBits(0x7fc00000);
+
+const roundBuf = new Float32Array(1);
+const roundBits = new Uint32Array(roundBuf.buffer);
+
+/** `v` rounded to BF16 (RNE) and widened back to float32: `v.to(torch.bfloat16).float()`. */
+export function bf16Round(v: number): number {
+  roundBuf[0] = v;
+  roundBits[0] = bf16FromBits(roundBits[0]) << 16;
+  return roundBuf[0];
+}
+
+/** Round every value of `x` to BF16 in place (`BandSpec.via`). */
+export function roundToBf16(x: Float32Array): void {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0; i < u.length; i++) u[i] = bf16FromBits(u[i]) << 16;
+}

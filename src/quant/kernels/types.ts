@@ -4,11 +4,16 @@
  * kernels, so planning and kernels do not depend on each other.
  */
 import type { Overflow } from "../../formats/index.js";
-import type { ScaleStorage } from "../scale-encoding.js";
-import { SCALE_BYTES } from "../scale-encoding.js";
+import { SCALE_BYTES, type ScaleStorage } from "../scale-encoding.js";
 
 export type PlainDtype = "BF16" | "F16" | "F32";
-export type MxRule = "floor" | "ceil" | "even" | "rceil";
+/**
+ * MX scale rules: torchao's four, and the rules of compressed-tensors (`ct`), ModelOpt (`modelopt`)
+ * and triton_kernels / gpt-oss (`triton`), docs/SCALE-RULES.md.
+ */
+export type MxRule = "floor" | "ceil" | "even" | "rceil" | "ct" | "modelopt" | "triton";
+/** Whose FP8 requantization a fp8-block target reproduces (convert `--requant`): see `BandSpec.via`. */
+export type RequantPath = "vllm" | "sglang";
 /** Element formats a quantized source can hold. */
 export type SourceElement = "float8_e4m3fn" | "float8_e5m2" | "float4_e2m1fn";
 
@@ -38,8 +43,28 @@ export type SourceCodec =
 /** How the output band is encoded. */
 export type TargetCodec =
   | { kind: "plain"; dtype: PlainDtype }
-  | { kind: "fp8-block"; block: [number, number]; scaleFmt: "float" | "ue8m0"; scaleDtype: "F32" | "F8_E8M0" }
-  | { kind: "mx"; element: "float8_e4m3fn" | "float4_e2m1fn"; rule: MxRule };
+  | {
+      kind: "fp8-block";
+      block: [number, number];
+      scaleFmt: "float" | "ue8m0";
+      /** F32 multipliers (DeepSeek), F8_E8M0 bytes, or BF16 (compressed-tensors: the weight's dtype). */
+      scaleDtype: "F32" | "F8_E8M0" | "BF16";
+    }
+  | { kind: "mx"; element: "float8_e4m3fn" | "float4_e2m1fn"; rule: MxRule }
+  | {
+      /**
+       * NVFP4: E2M1 codes packed two per byte, one E4M3 scale per 16, and a float32 per-tensor
+       * scalar (`BandSpec.outTensorScale`) that multiplies (ModelOpt `weight_scale_2`) or divides
+       * (compressed-tensors `weight_global_scale`) every block scale.
+       */
+      kind: "nvfp4";
+      tensorScale: "multiply" | "divide";
+      /** Whose scale rule computes the scales: ModelOpt's export or compressed-tensors' quantizer (docs/LAYOUTS.md). */
+      rule: Nvfp4Rule;
+    };
+
+/** The NVFP4 producers whose scale rules fp8kit reproduces. */
+export type Nvfp4Rule = "modelopt" | "compressed-tensors";
 
 /** A band conversion request (what a worker receives besides the bytes). */
 export interface BandSpec {
@@ -55,6 +80,19 @@ export interface BandSpec {
    * (as torch does), and the FP8/MX targets saturate by construction.
    */
   overflow?: Overflow;
+  /**
+   * Relabel instead of converting (relabel-band.ts): the codes are kept byte for byte and only the
+   * scales are re-encoded into the target's storage; `lossy` lets a scale the storage cannot hold
+   * round to nearest (else that is an error).
+   */
+  relabel?: { lossy: boolean };
+  /** The float32 per-tensor scalar the target stores (NVFP4 targets). */
+  outTensorScale?: number;
+  /**
+   * Round the decoded values to BF16 before encoding: SGLang's requantization dequantizes block FP8
+   * to a BF16 weight first, vLLM's keeps float32 (`RequantPath`).
+   */
+  via?: "BF16";
 }
 
 /** Bytes of one row of `cols` elements. */
@@ -62,21 +100,40 @@ export function rowBytes(codec: SourceCodec | TargetCodec, cols: number): number
   if (codec.kind === "plain") return cols * (codec.dtype === "F32" ? 4 : 2);
   if (codec.kind === "block") return codec.packed ? cols / 2 : cols;
   if (codec.kind === "tensor") return cols;
+  if (codec.kind === "nvfp4") return cols / 2;
   return codec.kind === "mx" && codec.element === "float4_e2m1fn" ? cols / 2 : cols;
 }
 
 /** Bytes of one block-scale element (0 when the codec has no block scales). */
 export function scaleBytes(codec: SourceCodec | TargetCodec): number {
   if (codec.kind === "block") return SCALE_BYTES[codec.scaleStorage];
-  if (codec.kind === "fp8-block") return codec.scaleDtype === "F32" ? 4 : 1;
-  if (codec.kind === "mx") return 1;
-  return 0;
+  const storage = targetScaleStorage(codec);
+  return storage === null ? 0 : SCALE_BYTES[storage];
 }
+
+/** How a target codec stores its block scales (null for plain targets). */
+export function targetScaleStorage(codec: SourceCodec | TargetCodec): ScaleStorage | null {
+  switch (codec.kind) {
+    case "block":
+      return codec.scaleStorage;
+    case "fp8-block":
+      return FP8_BLOCK_STORAGE[codec.scaleDtype];
+    case "mx":
+      return "ue8m0";
+    case "nvfp4":
+      return "e4m3";
+    default:
+      return null;
+  }
+}
+
+const FP8_BLOCK_STORAGE = { F32: "f32", F8_E8M0: "ue8m0", BF16: "bf16" } as const;
 
 /** Scale block of a codec (`[1, 1]` for plain and per-tensor codecs). */
 export function blockOf(codec: SourceCodec | TargetCodec): [number, number] {
   if (codec.kind === "block" || codec.kind === "fp8-block") return codec.block;
   if (codec.kind === "mx") return [1, 32];
+  if (codec.kind === "nvfp4") return [1, 16];
   return [1, 1];
 }
 
@@ -91,7 +148,7 @@ export function targetAsSource(target: TargetCodec): SourceCodec {
         element: "float8_e4m3fn",
         packed: false,
         block: target.block,
-        scaleStorage: target.scaleDtype === "F32" ? "f32" : "ue8m0",
+        scaleStorage: FP8_BLOCK_STORAGE[target.scaleDtype],
       };
     case "mx":
       return {
@@ -100,6 +157,15 @@ export function targetAsSource(target: TargetCodec): SourceCodec {
         packed: target.element === "float4_e2m1fn",
         block: [1, 32],
         scaleStorage: "ue8m0",
+      };
+    case "nvfp4":
+      return {
+        kind: "block",
+        element: "float4_e2m1fn",
+        packed: true,
+        block: [1, 16],
+        scaleStorage: "e4m3",
+        tensorScale: target.tensorScale,
       };
     default:
       return target satisfies never;
