@@ -112,10 +112,18 @@ async function main(): Promise<void> {
   process.stdout.write(
     `made the BF16 input (${(dirSize(bf16In) / 1e9).toFixed(2)} GB) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
   );
+  // A DeepSeek-V3.1-style input (UE8M0 scales as F8_E8M0): the source of the MXFP8 relabel.
+  const ue8m0In = join(WORK, "in-ue8m0");
+  timeConvert(fp8In, ue8m0In, ["--to", "fp8", "--scale-dtype", "e8m0"], true);
+  // Targets of issue 3 (conversion) first; the layout cases (issue 11) have no target ratio (0).
   const cases: [string, string, string[], number][] = [
     ["FP8 -> BF16", fp8In, ["--to", "bf16"], 0.7],
     ["BF16 -> FP8 ue8m0", bf16In, ["--to", "fp8"], 0.5],
     ["FP8 float -> FP8 ue8m0", fp8In, ["--to", "fp8"], 0.5],
+    ["UE8M0 -> MXFP8 relabel", ue8m0In, ["--to", "mxfp8"], 0],
+    ["FP8 -> CT FP8 relabel", fp8In, ["--layout", "compressed-tensors"], 0],
+    ["BF16 -> MXFP8 (ct rule)", bf16In, ["--to", "mxfp8"], 0],
+    ["BF16 -> NVFP4 (CT)", bf16In, ["--to", "nvfp4"], 0],
   ];
   const rows: string[] = [];
   for (const [name, input, args, target] of cases) {
@@ -133,7 +141,7 @@ async function main(): Promise<void> {
     }
     const ratio = median(conv) / median(cps);
     rows.push(
-      `${name.padEnd(24)} ${(inBytes / 1e9).toFixed(2).padStart(6)} GB  ${(bytes / 1e9).toFixed(2).padStart(6)} GB r+w  cp ${(median(cps) / 1e6).toFixed(0).padStart(5)} MB/s  convert ${(median(conv) / 1e6).toFixed(0).padStart(5)} MB/s  ratio ${ratio.toFixed(2)} (target >= ${target})  peak RSS ${(Math.max(...rss) / 2 ** 20).toFixed(0)} MiB`,
+      `${name.padEnd(24)} ${(inBytes / 1e9).toFixed(2).padStart(6)} GB  ${(bytes / 1e9).toFixed(2).padStart(6)} GB r+w  cp ${(median(cps) / 1e6).toFixed(0).padStart(5)} MB/s  convert ${(median(conv) / 1e6).toFixed(0).padStart(5)} MB/s  ratio ${ratio.toFixed(2)} ${target > 0 ? `(target >= ${target})` : "(no target)"}  peak RSS ${(Math.max(...rss) / 2 ** 20).toFixed(0)} MiB`,
     );
     process.stdout.write(`${rows[rows.length - 1]}\n`);
   }

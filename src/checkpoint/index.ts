@@ -23,6 +23,7 @@ export { globToRegExp, matchAny, matchGlob } from "./glob.js";
 export { RECOGNIZER_OF } from "./layouts/index.js";
 export type { LayoutFamily, LayoutFormat } from "./layouts/recognizer.js";
 export {
+  activationScaleTensor,
   formatsOf,
   OUTPUT_FAMILIES,
   type OutputFamily,

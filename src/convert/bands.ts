@@ -30,9 +30,13 @@ export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: num
   const [sbr, sbc] = blockOf(src);
   const [tbr, tbc] = blockOf(tgt);
   const unit = lcm(sbr, tbr);
-  const R = unit === 1 || shape.length < 2 ? total : shape[shape.length - 2];
+  // Rows per matrix: all rows when no block spans rows and nothing is transposed.
+  const R = (unit === 1 && !op.transpose) || shape.length < 2 ? total : shape[shape.length - 2];
   const B = total / R;
-  const bandRows = Math.max(unit, Math.floor(bandElements / Math.max(1, cols) / unit) * unit);
+  // A transposed output needs whole matrices (its rows are the input's columns).
+  const bandRows = op.transpose
+    ? R
+    : Math.max(unit, Math.floor(bandElements / Math.max(1, cols) / unit) * unit);
   const sRow = rowBytes(src, cols);
   const tRow = rowBytes(tgt, cols);
   const sSC = Math.ceil(cols / sbc) * scaleBytes(src);

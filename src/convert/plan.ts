@@ -8,6 +8,7 @@
  *   planConversion(input: PlanInput, options: ConvertOptions) -> ConvertPlan   (throws ConvertError)
  */
 import {
+  activationScaleTensor,
   type ConfigTarget,
   conversionRefusal,
   type DetectedLayout,
@@ -326,6 +327,22 @@ export interface TensorOp {
   output: { data: OpTensor; scale: OpTensor | null; tensorScale: OpTensor | null };
   /** For `relabel` ops: whether the scales need a value check before writing. */
   relabel: RelabelMode | null;
+  /**
+   * A copied F32 scalar written as its float32 reciprocal: an NVFP4 activation scale relabelled
+   * between ModelOpt (`input_scale`) and compressed-tensors (`input_global_scale`).
+   */
+  reciprocal?: boolean;
+  /**
+   * Round the decoded input to BF16 before encoding (`BandSpec.via`): SGLang's requantization
+   * (`--requant sglang`), and compressed-tensors' rules, which are rules of BF16 models (a non-BF16
+   * input goes through BF16 first, as dequantizing to BF16 and running llm-compressor would).
+   */
+  via?: "BF16";
+  /**
+   * A dequantized matrix written with its last two dimensions swapped (gpt-oss experts, whose BF16
+   * parameters are input-major): converted a whole matrix per band, then transposed.
+   */
+  transpose?: boolean;
   /** Logical element shape. */
   shape: number[];
   source: SourceCodec | null;
@@ -390,6 +407,8 @@ interface OpContext {
   choiceOf: Map<string, TensorChoice>;
   /** Modules left unquantized in a quantized output (the config's ignore list). */
   keptModules: string[];
+  /** NVFP4 outputs without activation scales (set once every op is planned). */
+  weightOnly: boolean;
 }
 
 /** Refuses a layout `convert` cannot write `opts.target` from (the rule `inspect` also applies). */
@@ -483,6 +502,21 @@ function quantOutput(opts: ResolvedOptions, weightName: string, shape: number[])
   return { data: of(t.data), scale: of(t.scale), tensorScale: t.tensorScale ? of(t.tensorScale) : null };
 }
 
+/** Whether `target` follows one of compressed-tensors' producer rules (computed on BF16 weights). */
+function isCtRule(target: TargetCodec): boolean {
+  if (target.kind === "mx") return target.rule === "ct";
+  if (target.kind === "nvfp4") return target.rule === "compressed-tensors";
+  return target.kind === "fp8-block" && target.scaleDtype === "BF16" && target.scaleFmt === "float";
+}
+
+/** The BF16 detour of an op that encodes `source` into `target` (see `TensorOp.via`). */
+function viaOf(opts: ResolvedOptions, source: SourceCodec, target: TargetCodec): { via?: "BF16" } {
+  if (target.kind === "fp8-block" && source.kind !== "plain" && opts.requant === "sglang")
+    return { via: "BF16" };
+  if (isCtRule(target) && !(source.kind === "plain" && source.dtype === "BF16")) return { via: "BF16" };
+  return {};
+}
+
 /** Groups of 32 (MX) or 16 (NVFP4) need whole groups per row; fp8 blocks may be partial. */
 function groupFits(opts: ResolvedOptions, shape: readonly number[]): boolean {
   if (opts.target === "fp8") return true;
@@ -551,16 +585,23 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
     shard: "",
     relabel: null,
   };
+  // gpt-oss stores its experts output-major ([E, 2I, H] blocks) but its BF16 parameters input-major
+  // ([E, H, 2I]: transformers `GptOssExperts`, which `convert_moe_packed_tensors` + transpose fills).
+  const transpose = w.layout === "gpt-oss-mxfp4" && w.shape.length >= 2;
+  const denseShape = transpose
+    ? [...w.shape.slice(0, -2), w.shape[w.shape.length - 1], w.shape[w.shape.length - 2]]
+    : w.shape;
   const toDense = (note: string, d = ctx.dense ?? DENSE.bf16): TensorOp => {
-    const out = tensorOf(w.name, d.dtype, w.shape);
+    const out = tensorOf(w.name, d.dtype, denseShape);
     const target: TargetCodec = { kind: "plain", dtype: d.dtype };
     return {
       ...base,
       action: "dequantize",
-      note,
+      note: transpose ? `${note}, transposed to gpt-oss's [.., in, out] parameter` : note,
       output: { data: out, scale: null, tensorScale: null },
       target,
       bytesOut: out.byteLength,
+      ...(transpose ? { transpose: true } : {}),
     };
   };
   if (ctx.dense) return toDense(`dequantize ${w.element} -> ${ctx.dense.dtype}`);
@@ -595,6 +636,7 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
     output,
     target,
     bytesOut,
+    ...viaOf(opts, base.source, target),
   };
 }
 
@@ -647,6 +689,7 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     return copy(ctx.choiceOf.get(t.name)?.reason ?? "kept");
   }
   const output = quantOutput(opts, t.name, shape);
+  const source: SourceCodec = { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" };
   return {
     index,
     action: "quantize",
@@ -655,8 +698,9 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     output,
     relabel: null,
     shape,
-    source: { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" },
+    source,
     target: ctx.target!,
+    ...viaOf(opts, source, ctx.target!),
     bytesIn: t.byteLength,
     bytesOut:
       output.data.byteLength + (output.scale?.byteLength ?? 0) + (output.tensorScale?.byteLength ?? 0),
@@ -676,14 +720,14 @@ function configTargetOf(ctx: OpContext, preset: SelectionPreset): ConfigTarget {
     case "compressed-tensors": {
       const format = opts.target as "fp8" | "mxfp8" | "mxfp4" | "nvfp4";
       // MXFP4 and NVFP4 outputs carry no activation scales: weight-only schemes.
-      const weightOnly = format === "mxfp4" || format === "nvfp4";
+      const weightOnly = format === "mxfp4" || (format === "nvfp4" && ctx.weightOnly);
       return { kind: "compressed-tensors", format, block: opts.block, weightOnly, ignore: keptModules };
     }
     case "modelopt":
       return {
         kind: "modelopt",
         format: opts.target as "mxfp8" | "nvfp4",
-        weightOnly: true,
+        weightOnly: ctx.weightOnly,
         exclude: keptModules,
       };
     case "gpt-oss":
@@ -691,6 +735,49 @@ function configTargetOf(ctx: OpContext, preset: SelectionPreset): ConfigTarget {
     default:
       throw new ConvertError("invalid-option", `no config for layout ${opts.layout}`);
   }
+}
+
+/**
+ * The activation scale of an NVFP4 weight relabelled into an NVFP4 layout, carried over so the
+ * output stays W4A4: copied within a dialect, its float32 reciprocal across (ModelOpt's
+ * `input_scale` is compressed-tensors' `1 / input_global_scale`, `converters/modelopt_nvfp4.py`).
+ * Null when the weight is not relabelled or has no such scale (quantized outputs are weight-only).
+ */
+function activationOp(
+  ctx: OpContext,
+  w: QuantizedWeight,
+  op: TensorOp,
+  byName: ReadonlyMap<string, InputTensor>,
+  index: number,
+): TensorOp | null {
+  const src = w.auxiliary.map((n) => byName.get(n)).find((t) => t !== undefined);
+  const out = activationScaleTensor(writerOfOptions(ctx.opts)!, w.name);
+  if (op.action !== "relabel" || !src || !out || src.dtype !== "F32" || src.byteLength !== 4) return null;
+  const source = op.source;
+  const reciprocal =
+    source?.kind === "block" && op.target?.kind === "nvfp4" && source.tensorScale !== op.target.tensorScale;
+  return {
+    index,
+    action: "copy",
+    note: reciprocal ? "activation scale, as its float32 reciprocal" : "activation scale",
+    input: {
+      data: src.name,
+      scale: null,
+      shard: src.shard,
+      scaleShard: null,
+      tensorScale: null,
+      tensorScaleShard: null,
+    },
+    output: { data: tensorOf(out.name, out.dtype, out.shape), scale: null, tensorScale: null },
+    relabel: null,
+    reciprocal,
+    shape: [...out.shape],
+    source: null,
+    target: null,
+    bytesIn: 4,
+    bytesOut: 4,
+    shard: "",
+  };
 }
 
 /** The source's format and declared scale format, for the option defaults that follow the input. */
@@ -720,16 +807,31 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
     selected,
     choiceOf: new Map(choices.map((c) => [c.name, c])),
     keptModules: [],
+    weightOnly: true,
   };
   const quantByData = new Map(detected.quantized.map((w) => [w.data, w]));
   const plainNames = new Set(detected.plain.map((t) => t.name));
   const ops: TensorOp[] = [];
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  let nvfp4Weights = 0;
+  let activationScales = 0;
   for (const t of tensors) {
     const w = quantByData.get(t.name);
-    if (w) ops.push(weightOp(ctx, w, t, ops.length));
-    else if (plainNames.has(t.name)) ops.push(plainOp(ctx, t, ops.length));
+    if (w) {
+      const op = weightOp(ctx, w, t, ops.length);
+      ops.push(op);
+      if (op.target?.kind !== "nvfp4") continue;
+      nvfp4Weights++;
+      const act = activationOp(ctx, w, op, byName, ops.length);
+      if (act) {
+        ops.push(act);
+        activationScales++;
+      }
+    } else if (plainNames.has(t.name)) ops.push(plainOp(ctx, t, ops.length));
     // else: a scale or activation-side tensor, written (or dropped) with its weight
   }
+  // W4A4 only when every NVFP4 weight kept its activation scale (a relabel of a W4A4 checkpoint).
+  ctx.weightOnly = !(nvfp4Weights > 0 && activationScales === nvfp4Weights);
   const shards = assignShards(ops, opts.maxShardSize);
   // Nothing quantized (every row too short for the target's groups): a dense checkpoint, said so.
   const quantizes = ops.some((o) => o.target !== null && o.target.kind !== "plain");

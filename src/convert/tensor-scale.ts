@@ -35,3 +35,11 @@ export async function readTensorScale(input: Checkpoint, op: TensorOp): Promise<
     throw invalid(`per-tensor scale ${value} is not a finite positive number`);
   return value;
 }
+
+/** The float32 reciprocal of one little-endian F32 value (`TensorOp.reciprocal`). */
+export function reciprocalF32(bytes: Uint8Array): Uint8Array {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, 4).getFloat32(0, true);
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setFloat32(0, 1 / v, true);
+  return out;
+}

@@ -16,7 +16,7 @@ import type { Checkpoint } from "../safetensors/index.js";
 import { bandsOf } from "./bands.js";
 import type { TensorReport } from "./journal.js";
 import type { TensorOp } from "./plan.js";
-import { readTensorScale } from "./tensor-scale.js";
+import { readTensorScale, reciprocalF32 } from "./tensor-scale.js";
 
 export interface VerifyResult {
   tensors: number;
@@ -92,7 +92,12 @@ async function measureConverted(input: Checkpoint, output: Checkpoint, op: Tenso
         ? await output.readRange(outScale.name, band.outScale, Math.ceil(band.rows / br) * scaleRowBytes)
         : null;
     const y = decodeBand(outSource, od, os, band.rows, cols, outTensorScale);
-    for (let i = 0; i < x.length; i++) addPairs(st, x[i], y[i], 1);
+    if (op.transpose) {
+      // The output holds the band's matrix transposed (`TensorOp.transpose`).
+      const rows = band.rows;
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) addPairs(st, x[r * cols + c], y[c * rows + r], 1);
+    } else for (let i = 0; i < x.length; i++) addPairs(st, x[i], y[i], 1);
   }
   return st;
 }
@@ -115,6 +120,15 @@ export async function verifyOutput(
     const ot = output.has(tensor) ? output.get(tensor) : null;
     if (!ot || ot.dtype !== op.output.data.dtype || ot.byteLength !== op.output.data.byteLength) {
       res.mismatches.push({ tensor, reason: "missing or wrong dtype/shape in the output" });
+    } else if (op.action === "copy" && op.reciprocal) {
+      const want = reciprocalF32(await input.readBytes(op.input.data));
+      const have = await output.readBytes(tensor);
+      if (Buffer.compare(want, have) === 0) res.identical++;
+      else
+        res.mismatches.push({
+          tensor,
+          reason: "activation scale is not the float32 reciprocal of the input's",
+        });
     } else if (op.action === "copy") {
       if (await sameBytes(input, output, op)) res.identical++;
       else res.mismatches.push({ tensor, reason: "copied tensor differs from the input" });

@@ -18,7 +18,7 @@ import { type ShardMarker, type TensorReport, writeMarker } from "./journal.js";
 import { outputFailure } from "./output-node.js";
 import type { ConvertPlan, PlannedShard, TensorOp } from "./plan.js";
 import type { BandPool } from "./pool.js";
-import { readTensorScale } from "./tensor-scale.js";
+import { readTensorScale, reciprocalF32 } from "./tensor-scale.js";
 
 /** Bytes per read-and-write of a copied tensor. */
 const COPY_CHUNK = 8 << 20;
@@ -155,7 +155,7 @@ async function copyOp(ctx: RunContext, { w, window, reports }: Shard, op: Tensor
     await window.launch(async () => {
       if (len > 0) {
         const buf = await input.readRange(op.input.data, off, len, pool.inputBuffer(len));
-        await w.writeTensorAt(op.output.data.name, off, buf);
+        await w.writeTensorAt(op.output.data.name, off, op.reciprocal ? reciprocalF32(buf) : buf);
         pool.recycleInput(buf);
       }
       progress.done(len);
@@ -184,8 +184,8 @@ async function bandOp(ctx: RunContext, { w, window, reports }: Shard, op: Tensor
   if (tensorScale !== undefined) base.tensorScale = tensorScale;
   if (outTensorScale !== undefined) base.outTensorScale = outTensorScale;
   if (op.action === "relabel") base.relabel = { lossy: opts.allowLossy };
-  if (op.action === "requantize" && op.target?.kind === "fp8-block" && opts.requant === "sglang")
-    base.via = "BF16";
+  if (op.via !== undefined) base.via = op.via;
+  if (op.transpose) base.transpose = true;
   for (const band of bands) {
     await window.launch(async () => {
       const [dataAt, dataLen] = band.inData;

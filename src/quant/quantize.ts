@@ -85,6 +85,7 @@ export function quantize(
   const scratch = useTables ? null : new Float32Array(chunkRows * cols);
   const codes = new Uint8Array(useTables ? (bits === 4 ? cols : 0) : chunkRows * cols);
   const encodeOptions = { rounding, overflow: saturate ? ("saturate" as const) : ("nonfinite" as const) };
+  const ctSignedZero = isCtE2m1(scheme);
   const seed = scheme.seed ?? 0;
   let chunkIndex = 0;
 
@@ -109,6 +110,7 @@ export function quantize(
           ? { ...encodeOptions, seed: (seed + chunkIndex * 0x9e3779b9) >>> 0 }
           : encodeOptions;
       encodeInto(scheme.element, s, out, opts);
+      if (ctSignedZero) plusZeroForMinusZero(s, out);
       storeCodes(data, bits, c0 * cols, out, n);
       chunkIndex++;
     }
@@ -212,8 +214,14 @@ function tableBand(
 ): void {
   const dtype = v.kind as "bfloat16" | "float16";
   const tables: Uint8Array[] = new Array(gc);
-  for (let j = 0; j < gc; j++)
+  for (let j = 0; j < gc; j++) {
     tables[j] = pow2CodeTable(dtype, scheme.element, k[j], max, rounding, saturate);
+    // compressed-tensors' E2M1: -0.0 becomes +0 (`isCtE2m1`); the tables are shared, so copy first.
+    if (isCtE2m1(scheme)) {
+      tables[j] = tables[j].slice();
+      tables[j][0x8000] = 0;
+    }
+  }
   const src = v.bits as Uint16Array;
   if (
     bits === 8 &&
@@ -284,4 +292,17 @@ export function computeScales(
   });
   const out: ComputedScales = { scales, scaleShape: scaleShapeFor(shape, scheme.block), amax };
   return globalScale === undefined ? out : { ...out, globalScale };
+}
+
+/**
+ * compressed-tensors' E2M1 (`cast_to_fp4`) multiplies the rounded magnitude by torch.sign(x), which
+ * is +0 for -0.0: a scaled -0.0 is code 0x0, while a negative value rounding to zero stays 0x8 (the
+ * band encoder does the same, src/quant/kernels/encode-band.ts `encodeMx`).
+ */
+const isCtE2m1 = (scheme: Scheme) => scheme.rule === "ct" && scheme.element === "float4_e2m1fn";
+
+/** Code 0 where the scaled value is exactly -0.0 (see `isCtE2m1`). */
+function plusZeroForMinusZero(scaled: Float32Array, codes: Uint8Array): void {
+  const bits = new Uint32Array(scaled.buffer, scaled.byteOffset, scaled.length);
+  for (let i = 0; i < bits.length; i++) if (bits[i] === 0x80000000) codes[i] = 0;
 }

@@ -787,3 +787,20 @@ export function decodeWeight(
       }
   return { values, scale, element, codes: data.data };
 }
+
+/**
+ * A weight as a dense output holds it: gpt-oss experts are written input-major (their last two
+ * dimensions swapped, as transformers' `GptOssExperts` holds them); every other layout keeps the shape.
+ */
+export function denseOf(sourceKind: string, w: Weight): Weight {
+  if (sourceKind !== "gpt-oss-mxfp4" || w.shape.length < 2) return w;
+  const rows = w.shape[w.shape.length - 2];
+  const cols = w.shape[w.shape.length - 1];
+  const lead = w.shape.slice(0, -2);
+  const expected = new Float32Array(w.expected.length);
+  const per = rows * cols;
+  for (let b = 0; b < w.expected.length / per; b++)
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) expected[b * per + c * rows + r] = w.expected[b * per + r * cols + c];
+  return { ...w, shape: [...lead, cols, rows], expected };
+}

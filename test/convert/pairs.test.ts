@@ -24,11 +24,12 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertCheckpoint } from "../../src/convert/node.js";
-import { encode } from "../../src/formats/index.js";
+import { decode, encode } from "../../src/formats/index.js";
 import { inspectPath } from "../../src/report/node.js";
 import {
   type DecodedWeight,
   decodeWeight,
+  denseOf,
   outputNames,
   PAIR_SOURCES,
   PAIR_TARGETS,
@@ -258,9 +259,30 @@ function expectedNames(s: PairSource, t: PairTarget, a: Action): string[] {
     else {
       const n = outputNames(t.kind, w.out);
       names.push(...[n.data, n.scale, n.global].filter((x): x is string => x !== null));
+      const act = activationScaleOf(s, t, wa, w);
+      if (act) names.push(act.out);
     }
   }
   return names;
+}
+
+/** NVFP4 activation-scale suffix of each NVFP4 layout (ModelOpt `input_scale`, CT its reciprocal `input_global_scale`). */
+const ACTIVATION_SUFFIX: Readonly<Record<string, string>> = {
+  "modelopt-nvfp4": ".input_scale",
+  "ct-nvfp4": ".input_global_scale",
+};
+
+/**
+ * The activation scale an NVFP4 relabel carries over (so the output stays W4A4): the input's tensor
+ * and the output's name, and whether the value becomes its float32 reciprocal (across dialects).
+ */
+function activationScaleOf(s: PairSource, t: PairTarget, wa: Action, w: Weight) {
+  const from = ACTIVATION_SUFFIX[s.kind];
+  const to = ACTIVATION_SUFFIX[t.kind];
+  if (!from || !to || (wa !== R && wa !== X)) return null;
+  const base = w.out.replace(/\.weight$/, "");
+  const input = w.tensors.find((x) => x.name === `${base}${from}`);
+  return input ? { input, out: `${base}${to}`, reciprocal: from !== to } : null;
 }
 
 /** The checks every successful pair passes (see the file header); returns the reported error per weight. */
@@ -294,22 +316,34 @@ async function checkPair(s: PairSource, t: PairTarget, action: Action, r: Run): 
       expect(Buffer.from(got.get(w.out)!.data).equals(Buffer.from(w.tensors[0].data)), what).toBe(true);
       continue;
     }
-    const d = decodeWeight(got, kind, w.out, w.shape);
+    const act = activationScaleOf(s, t, wa, w);
+    if (act) {
+      const x = new Float32Array(act.input.data.slice().buffer)[0];
+      const y = new Float32Array(got.get(act.out)!.data.slice().buffer)[0];
+      expect(y, `${what}: activation scale`).toBe(act.reciprocal ? Math.fround(1 / x) : x);
+    }
+    // A dense output holds gpt-oss experts transposed (`denseOf`).
+    const wd = wa === D ? denseOf(s.kind, w) : w;
+    const d = decodeWeight(got, kind, wd.out, wd.shape);
     const reported = ev.relFrob.get(outName)!;
-    expect(reported, what).toBeCloseTo(relFrob(w.expected, d.values), 6);
+    expect(reported, what).toBeCloseTo(relFrob(wd.expected, d.values), 6);
     errors.push(reported);
     if (wa === R) {
       const diff = bitDiff(d.values, w.expected);
       expect(diff, `${what}: elements differing from the input's values`).toEqual({ count: 0, first: [] });
       expect(Buffer.from(d.codes).equals(Buffer.from(w.tensors[0].data)), `${what}: code bytes`).toBe(true);
     } else if (wa === D) {
-      const want = encode("bfloat16", w.expected) as Uint16Array;
+      expect(got.get(outName)!.shape, `${what}: shape`).toEqual(wd.shape);
+      const want = encode("bfloat16", wd.expected) as Uint16Array;
       const have = new Uint16Array(got.get(outName)!.data.slice().buffer);
       let diff = 0;
       for (let j = 0; j < want.length; j++) if (want[j] !== have[j]) diff++;
       expect(diff, `${what}: elements differing from the BF16 rounding`).toBe(0);
     } else if (wa === Q || wa === N) {
-      expect(outsideRounding(w.expected, d), `${what}: elements beyond the rounding bound`).toBe(0);
+      // compressed-tensors' rules run on BF16 weights: a quantized source reaches them through BF16.
+      const viaBf16 = t.layout === "compressed-tensors" && t.to !== "fp8" && s.format !== null;
+      const x = viaBf16 ? decode("bfloat16", encode("bfloat16", w.expected) as Uint16Array) : w.expected;
+      expect(outsideRounding(x, d), `${what}: elements beyond the rounding bound`).toBe(0);
     } else {
       // --allow-lossy: the codes as they were, each value within a rounded scale (BF16: 2^-9, or one ulp).
       expect(Buffer.from(d.codes).equals(Buffer.from(w.tensors[0].data)), `${what}: code bytes`).toBe(true);

@@ -7,7 +7,8 @@
  *    "No compressed-tensors compatible scheme was found".
  * 2. compressed-tensors / llm-compressor store MX scales by `generate_mx_scales`: the group maximum is
  *    rounded up to the next power of two when its significand is at least 1.75, then floored
- *    (`quantization/utils/mxfp_utils.py`); `--to mxfp8` writes compressed-tensors, so it must store that.
+ *    (`quantization/utils/mxfp_utils.py`); `--to mxfp8` writes compressed-tensors, so it must store
+ *    that, for the weight as llm-compressor would see it (the FP8 sample dequantized to BF16).
  * 3. SGLang requantizes block FP8 to UE8M0 through a BF16 weight (`fp8_utils.py`
  *    `requant_weight_ue8m0`: dequantize in float32, round to BF16, DeepGEMM `per_block_cast_to_fp8`);
  *    vLLM keeps float32. `--requant sglang` must give SGLang's codes.
@@ -127,7 +128,9 @@ describe("what the serving stacks read", () => {
     let scales = 0;
     let floorDiffers = 0;
     let codes = 0;
-    for (const [name, { rows, cols, x: v }] of x) {
+    for (const [name, { rows, cols, x: f }] of x) {
+      // compressed-tensors quantizes BF16 models: the FP8 weight reaches it dequantized to BF16.
+      const v = decode("bfloat16", encode("bfloat16", f) as Uint16Array);
       const sb = got.get(`${name}_scale`)!.data;
       const data = got.get(name)!.data;
       const want = new Float32Array(rows * cols);

@@ -30,7 +30,11 @@ export function modeloptFp4(x: number): number {
   return ((x < 0 ? 1 : 0) << 3) | ord;
 }
 
-/** compressed-tensors `cast_to_fp4` on a value clamped to +-6, then `pack_fp4_to_uint8`'s sign bit. */
+/**
+ * compressed-tensors `cast_to_fp4` on a value clamped to +-6: the magnitude by its interval table,
+ * times `torch.sign(x)` (which is +0 for -0.0), then `pack_fp4_to_uint8`'s sign bit (signbit). So a
+ * -0.0 is code 0x0, and a negative value whose magnitude rounds to zero is 0 * -1 = -0.0: 0x8.
+ */
 export function ctFp4(x: number): number {
   const a = Math.abs(x);
   let v: number;
@@ -42,8 +46,21 @@ export function ctFp4(x: number): number {
   else if (a < 3.5) v = 3;
   else if (a <= 5) v = 4;
   else v = 6;
-  const negative = x < 0 || Object.is(x, -0);
-  return E2M1_VALUES.indexOf(v) | (negative ? 8 : 0);
+  const sign = x > 0 ? 1 : x < 0 ? -1 : 0;
+  const y = v * sign;
+  const negative = y < 0 || Object.is(y, -0);
+  return E2M1_VALUES.indexOf(Math.abs(y)) | (negative ? 8 : 0);
+}
+
+/**
+ * compressed-tensors' `weight_global_scale`, `448.0 * 6.0 / amax` on the BF16 tensor amax clamped
+ * to finfo(bf16).tiny: PyTorch computes a number divided by a tensor as `amax.reciprocal() * 2688`
+ * (torch/_tensor.py `__rtruediv__`), each result a BF16 tensor; then nan_to_num(posinf=1).
+ */
+export function ctGlobal(amax: number): number {
+  const a = Math.max(bf(amax), 2 ** -126);
+  const g = bf(bf(1 / a) * 2688);
+  return Number.isFinite(g) ? g : 1;
 }
 
 export interface Reference {
@@ -95,8 +112,7 @@ export function modeloptReference(x: Float32Array, rows: number, cols: number, g
 
 /** compressed-tensors' quantization of one tensor, element by element, BF16 weight arithmetic. */
 export function ctReference(x: Float32Array, rows: number, cols: number, global?: number): Reference {
-  let gs = global ?? bf(2688 / Math.max(tensorAmax(x), 2 ** -126));
-  if (!Number.isFinite(gs)) gs = 1; // nan_to_num(posinf=1)
+  const gs = global ?? ctGlobal(tensorAmax(x));
   const ref: Reference = { global: gs, codes: [], scales: [], y: [], saturated: 0 };
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < cols / 16; g++) {

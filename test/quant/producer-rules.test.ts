@@ -14,6 +14,7 @@ import { fastPathOf } from "../../src/quant/kernels/convert-band.js";
 import { encodeBand } from "../../src/quant/kernels/encode-band.js";
 import { mxScaleByte, schemeOfTarget } from "../../src/quant/kernels/target-scales.js";
 import type { MxRule, TargetCodec } from "../../src/quant/kernels/types.js";
+import { ctFp4 } from "./nvfp4-reference.js";
 import {
   bf16,
   bf16Value,
@@ -110,8 +111,9 @@ function e4m3Rne(q: number): number {
 }
 
 /**
- * E2M1 code, clamp to +-6 then nearest with ties to even (compressed-tensors' `cast_to_fp4`). E2M1
- * has no NaN: a NaN gets ml_dtypes' 0x8, as fp8kit's codec gives it.
+ * E2M1 code, clamp to +-6 then nearest with ties to even, the sign from the sign bit (ModelOpt's
+ * MXFP4 element path; compressed-tensors' `cast_to_fp4` is `ctFp4`, which differs only on -0.0).
+ * E2M1 has no NaN: a NaN gets ml_dtypes' 0x8, as fp8kit's codec gives it.
  */
 function e2m1Rne(q: number): number {
   if (Number.isNaN(q)) return 0x8;
@@ -136,8 +138,9 @@ function refGroup(rule: "ct" | "modelopt" | "triton", element: Element, g: Float
   if (byte === 0xff) return [byte, Array.from(g, () => (fp4 ? 0x8 : 0x7f))];
   const codes = Array.from(g, (v) => {
     if (rule === "ct") {
-      const q = v / 2 ** (byte - 127); // compressed-tensors divides by the scale
-      return fp4 ? e2m1Rne(q) : e4m3Rne(q);
+      const q = F(v / 2 ** (byte - 127)); // compressed-tensors divides by the scale
+      // `cast_to_fp4` of the clamped value: -0.0 -> 0x0 (torch.sign); torch's E4M3 cast keeps -0.0.
+      return fp4 ? ctFp4(Math.min(Math.max(q, -6), 6)) : e4m3Rne(q);
     }
     if (rule === "modelopt") {
       const q = F(v * 2 ** (127 - byte)); // ModelOpt multiplies by exp2(127 - byte)
@@ -316,13 +319,30 @@ describe("element rounding of the producer rules", () => {
     ]);
     const vals = [...near, ...near.map((v) => -v)];
     expect(e2m1Codes("triton", vals)).toEqual(vals.map(e2m1TiesAway));
-    expect(e2m1Codes("ct", vals)).toEqual(vals.map(e2m1Rne));
+    expect(e2m1Codes("ct", vals)).toEqual(vals.map(ctFp4));
   });
 
   it("ct and modelopt keep the RNE element path (compressed-tensors' cast_to_fp4 table is RNE)", () => {
-    // 0.25->0, 0.75->1, 1.25->1, 1.75->2, 2.5->2, 3.5->4, 5->4: ties to the even code.
+    // 0.25->0, 0.75->1, 1.25->1, 1.75->2, 2.5->2, 3.5->4, 5->4: ties to the even code. -0.0 and
+    // -0.1 (a negative rounding to zero) keep the sign bit, 0x8, except -0.0 under ct (below).
     const rne = [0, 2, 2, 4, 4, 6, 6, 8, 12, 8, 8, 7, 15];
-    for (const rule of ["ct", "modelopt", "floor"] as const) expect(e2m1Codes(rule, TIES)).toEqual(rne);
+    for (const rule of ["modelopt", "floor"] as const) expect(e2m1Codes(rule, TIES)).toEqual(rne);
+    expect(e2m1Codes("ct", TIES)).toEqual([0, 2, 2, 4, 4, 6, 6, 8, 12, 0, 8, 7, 15]);
+  });
+
+  it("ct: a scaled -0.0 is E2M1 0x0 (x * torch.sign(x), +0 for -0.0), a negative rounding to zero 0x8, E4M3 -0.0 0x80", () => {
+    // Scale byte 127 (amax 6 / 448): the elements are unscaled. -0.0 * sign(-0.0) = 0 * 0 = +0;
+    // -0.2 -> |x| rounds to 0, times sign -1 = -0.0, which pack_fp4_to_uint8 stores as 0x8.
+    expect(e2m1Codes("ct", [-0, -0.2, 0, 0.2])).toEqual([0x0, 0x8, 0x0, 0x0]);
+    expect(e2m1Codes("modelopt", [-0, -0.2, 0, 0.2])).toEqual([0x8, 0x8, 0x0, 0x0]);
+    // MXFP8: torch's `.to(torch.float8_e4m3fn)` keeps the sign of zero.
+    const g = new Float32Array(32);
+    g[0] = 256; // ct: 2^8 -> byte 127 + 8 - 8
+    g[1] = -0;
+    g[2] = -(2 ** -12); // rounds to -0 in E4M3 (smallest subnormal 2^-9)
+    const r = encodeBand({ kind: "mx", element: "float8_e4m3fn", rule: "ct" }, g, 1, 32);
+    expect(r.scale![0]).toBe(127);
+    expect(Array.from(r.data.subarray(0, 4))).toEqual([0x78, 0x80, 0x80, 0x00]);
   });
 });
 

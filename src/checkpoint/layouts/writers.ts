@@ -147,6 +147,18 @@ export function outputTensors(
   };
 }
 
+/**
+ * The activation scale an NVFP4 weight of `writer` carries for W4A4 (ModelOpt `X.input_scale` =
+ * amax/2688, compressed-tensors `X.input_global_scale` = its reciprocal,
+ * `converters/modelopt_nvfp4.py`), shaped as the per-tensor scalar; null for other layouts.
+ */
+export function activationScaleTensor(writer: Writer, weightName: string): OutputTensor | null {
+  const r = writer.layout;
+  const suffix = r.auxiliary?.[0];
+  if (r.format !== "nvfp4" || suffix === undefined) return null;
+  return { name: `${baseOf(weightName)}${suffix}`, dtype: "F32", shape: [...TENSOR_SCALE_SHAPE[r.family]] };
+}
+
 /** The block a writer's scales cover when it does not come from the options (MX: 1x32, NVFP4: 1x16). */
 export function fixedBlockOf(writer: Writer): [number, number] | null {
   const b = writer.layout.block;

@@ -63,6 +63,31 @@ export function convertBandGeneric(spec: BandSpec, data: Uint8Array, scale: Uint
 
 /** Convert one band: a relabel, a fast path when one applies, else `convertBandGeneric`. */
 export function convertBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
+  if (spec.transpose) {
+    const out = convertBandUntransposed(spec, data, scale);
+    return {
+      ...out,
+      data: transposeMatrix(out.data, spec.rows, spec.cols, out.data.length / (spec.rows * spec.cols)),
+    };
+  }
+  return convertBandUntransposed(spec, data, scale);
+}
+
+/**
+ * `rows x cols` elements of `size` bytes, row-major, as the `cols x rows` matrix they transpose to.
+ */
+export function transposeMatrix(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const from = (r * cols + c) * size;
+      const to = (c * rows + r) * size;
+      for (let k = 0; k < size; k++) out[to + k] = bytes[from + k];
+    }
+  return out;
+}
+
+function convertBandUntransposed(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
   if (spec.relabel) return relabelBand(spec, data, scale);
   const fast = fastPathOf(spec, scale);
   return fast === null ? convertBandGeneric(spec, data, scale) : fast.run(spec, data, scale);

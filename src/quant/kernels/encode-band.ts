@@ -200,6 +200,7 @@ function encodeMx(
   cols: number,
 ): EncodedBand {
   if (t.rule === "triton") return encodeMxTriton(t, x, rows, cols);
+  const ctZero = t.rule === "ct";
   const groups = cols / 32;
   const fp4 = t.element === "float4_e2m1fn";
   const data = outBytes(fp4 ? (rows * cols) / 2 : rows * cols);
@@ -229,7 +230,9 @@ function encodeMx(
         if (Math.abs(q) > max && Number.isFinite(v)) st.saturated++;
         let y: number;
         if (fp4) {
-          const code = e2m1FromBits(tb[0]);
+          // compressed-tensors' `cast_to_fp4` restores the sign with torch.sign(x): a scaled -0.0
+          // becomes +0 (code 0x0); a negative value rounding to zero stays -0 (0x8).
+          const code = ctZero && tb[0] === 0x80000000 ? 0 : e2m1FromBits(tb[0]);
           const k = (o + i) >> 1;
           data[k] = (o + i) & 1 ? data[k] | (code << 4) : code;
           y = E2M1_VALUES[code] * s;

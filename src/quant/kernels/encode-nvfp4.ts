@@ -66,7 +66,10 @@ export function nvfp4TensorScale(rule: Nvfp4Rule, amax: number): number {
     const w = Math.fround(a / NVFP4_GLOBAL_DIVISOR);
     return w > 0 && Number.isFinite(w) ? w : 1;
   }
-  const g = bf16Round(NVFP4_GLOBAL_DIVISOR / Math.max(a, BF16_TINY));
+  // `448.0 * 6.0 / amax` with a BF16 tensor amax: PyTorch evaluates a number divided by a tensor as
+  // `amax.reciprocal() * 2688` (torch/_tensor.py `__rtruediv__`), each step rounded to BF16.
+  // The amax of a BF16 weight is a BF16 value (other inputs reach this rule through BF16).
+  const g = bf16Round(bf16Round(1 / Math.max(bf16Round(a), BF16_TINY)) * NVFP4_GLOBAL_DIVISOR);
   return Number.isFinite(g) && g > 0 ? g : 1;
 }
 
@@ -151,9 +154,10 @@ export function encodeNvfp4(
 function encodeElement(v: number, sv: number, modelopt: boolean, st: ErrorStats): number {
   tmp[0] = v / sv;
   const q = tmp[0];
-  // ModelOpt takes the sign from x < 0, so -0.0 is code 0x0; a NaN here is 0 / 0 (fl32(s * wsf2)
-  // underflowed to 0 for a zero element): a zero. Otherwise RNE, saturating at +-6 (both clamp).
-  const zero = modelopt && (tmpBits[0] === 0x80000000 || Number.isNaN(q));
+  // A scaled -0.0 is code 0x0 in both: ModelOpt takes the sign from x < 0, compressed-tensors'
+  // `cast_to_fp4` multiplies by torch.sign(x), which is +0 there. In ModelOpt a NaN here is 0 / 0
+  // (fl32(s * wsf2) underflowed to 0 for a zero element): a zero. Otherwise RNE, saturating at +-6.
+  const zero = tmpBits[0] === 0x80000000 || (modelopt && Number.isNaN(q));
   const code = zero ? 0 : e2m1FromBits(tmpBits[0]);
   if (Math.abs(q) > E2M1_MAX && Number.isFinite(v)) st.saturated++;
   addPairs(st, v, Math.fround(E2M1_VALUES[code] * sv), 1);

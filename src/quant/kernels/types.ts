@@ -93,6 +93,8 @@ export interface BandSpec {
    * to a BF16 weight first, vLLM's keeps float32 (`RequantPath`).
    */
   via?: "BF16";
+  /** Write the band's matrix transposed (a plain target; the band is one whole matrix). */
+  transpose?: boolean;
 }
 
 /** Bytes of one row of `cols` elements. */

@@ -11,6 +11,7 @@ import { nvfp4TensorScale } from "../../../src/quant/kernels/encode-nvfp4.js";
 import { type PlainDtype, type TargetCodec, targetAsSource } from "../../../src/quant/kernels/types.js";
 import {
   bf,
+  ctGlobal,
   ctReference,
   modeloptReference,
   type Reference,
@@ -70,7 +71,8 @@ function testValues(rows: number, cols: number, seed: number): Float32Array {
   };
   block(1, () => 0); // all zero: ModelOpt 1.0, compressed-tensors 0.125
   block(2, (i) => (i % 2 ? -1e-30 : 1e-30) * (i + 1)); // tiny: ModelOpt's 2^-9 clamp, a zero CT scale
-  block(3, (i) => (i === 0 ? -0 : -1e-3 * i)); // -0.0 and small negatives
+  // -0.0 (compressed-tensors 0x0), a negative rounding to zero (0x8) and small negatives.
+  block(3, (i) => (i === 0 ? -0 : i === 1 ? -1e-6 : -1e-3 * i));
   block(4, (i) => (i === 5 ? x[0] * 1000 : 0)); // the tensor amax: one value, zeros around it
   return x;
 }
@@ -81,9 +83,11 @@ describe("NVFP4 encoding, ModelOpt and compressed-tensors rules", () => {
       6, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, -0.25, -0, -0.1, 0, 5.5, -5, 0.5, -6,
     ]);
     // Hand-computed: RNE on E2M1 (0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2, 2.5 -> 2, 3.5 -> 4,
-    // 5 -> 4), > 5 -> 6. ModelOpt's sign is x < 0 (-0.0 -> 0x0); compressed-tensors' the sign bit.
+    // 5 -> 4), > 5 -> 6. Signed zeros: -0.0 is 0x0 in both (ModelOpt's sign is x < 0;
+    // compressed-tensors multiplies by torch.sign(x), +0 for -0.0), while -0.1 rounds to a negative
+    // zero, 0x8, in both (ModelOpt: -0.1 < 0; compressed-tensors: 0 * sign(-0.1) = -0.0).
     const modelopt = [7, 0, 2, 2, 4, 4, 6, 6, 8, 0, 8, 0, 7, 14, 1, 15];
-    const ct = [7, 0, 2, 2, 4, 4, 6, 6, 8, 8, 8, 0, 7, 14, 1, 15];
+    const ct = [7, 0, 2, 2, 4, 4, 6, 6, 8, 0, 8, 0, 7, 14, 1, 15];
     for (const [t, want] of [
       [MODELOPT, modelopt],
       [CT, ct],
@@ -113,6 +117,8 @@ describe("NVFP4 encoding, ModelOpt and compressed-tensors rules", () => {
           // The special blocks take the special paths: an all-zero block (ModelOpt 1.0, CT's eps
           // 0.125) and a tiny one (ModelOpt's 2^-9 clamp; CT's scale rounds to 0, then 0.125).
           expect(ref.scales.slice(1, 3)).toEqual(t.rule === "modelopt" ? [0x38, 0x01] : [0x20, 0x20]);
+          // Block 3 starts with -0.0 (code 0x0) and -1e-6, a negative zero after rounding (0x8).
+          expect(ref.codes.slice(48, 50)).toEqual([0, 8]);
           expect(nvfp4TensorScale(t.rule, tensorAmax(x))).toBe(ref.global);
           check(t, x, rows, cols, dtype, ref);
           // A fusion group's scalar (from a larger amax elsewhere) is used as given.
@@ -152,9 +158,16 @@ describe("NVFP4 encoding, ModelOpt and compressed-tensors rules", () => {
     expect(nvfp4TensorScale("modelopt", 0.5)).toBe(f(0.5 / 2688));
     expect(nvfp4TensorScale("modelopt", 0)).toBe(1); // ModelOpt: 0 -> NaN block scales
     expect(nvfp4TensorScale("compressed-tensors", 2688)).toBe(1);
+    // compressed-tensors: bf16(bf16(1 / amax) * 2688), torch's `2688 / tensor` on a BF16 amax.
+    // 1 / 3 -> BF16 0.333984375; * 2688 = 897.75 -> BF16 896.
     expect(nvfp4TensorScale("compressed-tensors", 3)).toBe(896);
-    // 2688 / 1.1 = 2443.6...: rounded to BF16 (2448), as the division in the weight's dtype does.
-    expect(nvfp4TensorScale("compressed-tensors", f(1.1))).toBe(2448);
+    // 1.25: 1 / 1.25 = 0.8 -> BF16 0.80078125; * 2688 = 2152.5 -> BF16 2160. One BF16 division,
+    // bf16(2688 / 1.25) = bf16(2150.4), would give 2144.
+    expect(nvfp4TensorScale("compressed-tensors", 1.25)).toBe(2160);
+    expect(ctGlobal(1.25)).toBe(2160);
+    // An amax that is not BF16 is rounded to BF16 first: 1.1 -> 1.1015625; 1 / 1.1015625 =
+    // 0.9078... -> BF16 0.90625; * 2688 = 2436 -> BF16 2432 (one division of fl32(1.1): 2448).
+    expect(nvfp4TensorScale("compressed-tensors", f(1.1))).toBe(2432);
     expect(nvfp4TensorScale("compressed-tensors", 0)).toBe(1); // 2688 / tiny overflows: nan_to_num -> 1
     expect(nvfp4TensorScale("compressed-tensors", 1e-37)).toBe(1);
   });
