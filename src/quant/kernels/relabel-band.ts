@@ -2,8 +2,10 @@
  * Relabelling one band: the target holds the source's element codes as they are, so no value is
  * touched; only the block scales are re-encoded into the target's storage and spread over its block
  * (a 128x128 UE8M0 scale becomes the E8M0 byte of each 1x32 group inside it). The error statistics
- * come from decoding both sides, so a lossless relabel reports exactly zero error, and a lossy one
- * (`relabel.lossy`: a scale rounded to the storage, e.g. float32 into BF16) reports what it changed.
+ * are those of the source's values against themselves when every scale was stored exactly (same
+ * codes, same multipliers), else of decoding both sides: a lossy relabel (`relabel.lossy`: a scale
+ * rounded to the storage, e.g. float32 into BF16) reports what it changed. `--verify` decodes the
+ * written file either way.
  */
 import { valuesOf } from "../element-codes.js";
 import { addPairs, emptyStats } from "../error-stats.js";
@@ -57,6 +59,8 @@ export function relabelBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array 
   const { target: t, rows, cols } = spec;
   if (scale === null) throw new QuantError("invalid-scales", "a block source band needs its scale bytes");
   let outScale: Uint8Array;
+  // Every scale stored exactly: the codes are the same bytes, so every value is the same.
+  let exact = false;
   if (t.kind === "nvfp4") {
     outScale = scale.slice(0, Math.ceil(rows / src.block[0]) * Math.ceil(cols / src.block[1]));
   } else {
@@ -74,10 +78,11 @@ export function relabelBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array 
     const storage = targetScaleStorage(t)!;
     const conv = convertScales(spread, "f32", storage, spec.relabel?.lossy ? { rounding: "nearest" } : {});
     outScale = new Uint8Array(conv.scales.buffer, conv.scales.byteOffset, conv.scales.byteLength);
+    exact = conv.rounded === 0;
   }
   const st = emptyStats();
   const x = decodeBand(src, data, scale, rows, cols, spec.tensorScale);
-  const y = decodeBand(targetAsSource(t), data, outScale, rows, cols, spec.outTensorScale);
+  const y = exact ? x : decodeBand(targetAsSource(t), data, outScale, rows, cols, spec.outTensorScale);
   for (let i = 0; i < x.length; i++) addPairs(st, x[i], y[i], 1);
   // A copy: the caller may hand input and output buffers on (a worker transfers both).
   return { data: data.slice(), scale: outScale.slice(), stats: st };
