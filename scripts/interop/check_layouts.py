@@ -77,6 +77,8 @@ TARGETS = [
     Target("gpt-oss", ["--to", "bf16"], "dense", None, "dequant"),
     Target("gpt-oss", ["--layout", GO], GO, "mxfp4", "relabel"),
     Target("gpt-oss", ["--layout", GO, "--requantize"], GO, "mxfp4", "requant", Q.triton_mxfp4),
+    # gpt-oss's BF16 experts [E, in, out] quantized as transformers' quantize_to_mxfp4 does (along `in`)
+    Target("gpt-oss-bf16", ["--layout", GO], GO, "mxfp4", "requant", Q.triton_mxfp4),
 ]
 
 # Linears that share one per-tensor NVFP4 scale: llm-compressor `update_fused_layer_weight_global_scales`
@@ -234,12 +236,16 @@ def main():
 
 def load_sources(tmp: Path):
     """The four sources, their decoded weights (what fp8kit's quantizer sees) and which are quantized."""
-    paths = {"fp8": SAMPLE, "bf16": tmp / "src-bf16", "ue8m0": tmp / "src-ue8m0", "gpt-oss": tmp / "src-gpt-oss"}
+    paths = {"fp8": SAMPLE, "bf16": tmp / "src-bf16", "ue8m0": tmp / "src-ue8m0", "gpt-oss": tmp / "src-gpt-oss",
+             "gpt-oss-bf16": tmp / "src-gpt-oss-bf16"}  # fmt: skip
     for name, args in [("bf16", ["--to", "bf16"]), ("ue8m0", ["--to", "fp8", "--scale-dtype", "e8m0"])]:
         err = fp8kit(SAMPLE, paths[name], args)
         if err:
             raise SystemExit(f"cannot make the {name} copy of the sample: {err}")
     gpt_oss.make(paths["gpt-oss"])
+    err = fp8kit(paths["gpt-oss"], paths["gpt-oss-bf16"], ["--to", "bf16"])
+    if err:
+        raise SystemExit(f"cannot make the BF16 copy of the gpt-oss checkpoint: {err}")
     sources = {k: Checkpoint(p) for k, p in paths.items()}
     inputs = {}
     for k, layout, cfg in [("fp8", "deepseek", None), ("ue8m0", "deepseek", None), ("gpt-oss", GO, None)]:
@@ -249,6 +255,9 @@ def load_sources(tmp: Path):
         up = "".join(f"; {who} agreed on {n}" for who, n in d.upstream.items())
         print(f"source {k}: {len(d.values)} quantized weights decoded{up}; {len(d.problems)} problems")
     inputs["bf16"] = {w: sources["bf16"].tensors[w] for w in inputs["fp8"]}
+    # The BF16 experts are input-major; the quantizer sees each matrix output-major (transposed).
+    bf = sources["gpt-oss-bf16"].tensors
+    inputs["gpt-oss-bf16"] = {w: bf[w].float().transpose(-1, -2).contiguous() for w in inputs["gpt-oss"]}
     loaded = gpt_oss.check_loaded(paths["gpt-oss"], inputs["gpt-oss"])
     print(f"source gpt-oss: transformers GptOssForCausalLM loads it {'as decoded' if not loaded else loaded}")
     return paths, sources, inputs
@@ -290,7 +299,7 @@ def run(tmp: Path, opts) -> int:
         verdict, ok1 = compare(t, ck, src, inputs[t.source], values)
         own, ok2 = fp8kit_bf16(t, out, values)
         upstream = ", ".join(f"{who} {n}" for who, n in dec.upstream.items())
-        if t.source == "gpt-oss":  # transformers' own loader must give the decoded (or input) values
+        if t.source.startswith("gpt-oss"):  # transformers' own loader must give the decoded (or input) values
             want = {w: (inputs[t.source][w] if t.kind in ("relabel", "dequant") else values[w]) for w in values}
             loader = gpt_oss.check_loaded(out, want)
             problems += loader

@@ -160,6 +160,9 @@ function compressedTensorsConfig(t: Extract<ConfigTarget, { kind: "compressed-te
       dynamic: true,
       observer: null,
     };
+  } else if (!t.weightOnly && t.format === "nvfp4") {
+    // The `NVFP4` preset: activations in groups of 16 with a calibrated global (`input_global_scale`).
+    inputActivations = { ...weights, dynamic: "local", observer: "static_minmax" };
   } else if (!t.weightOnly) {
     inputActivations = { ...weights, dynamic: true, observer: null };
   }

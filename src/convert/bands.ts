@@ -2,7 +2,9 @@
  * Splitting a converted tensor into bands of whole block rows: the unit of work of the pool and of
  * `--verify`. A band is contiguous in the input and in the output (C order), and so are its scale rows.
  */
+import { decodeBand } from "../quant/kernels/decode-band.js";
 import { blockOf, rowBytes, scaleBytes } from "../quant/kernels/types.js";
+import type { Checkpoint } from "../safetensors/index.js";
 import type { TensorOp } from "./plan.js";
 
 /** Elements per band (16 MB of float32 values in flight per band). */
@@ -31,12 +33,11 @@ export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: num
   const [tbr, tbc] = blockOf(tgt);
   const unit = lcm(sbr, tbr);
   // Rows per matrix: all rows when no block spans rows and nothing is transposed.
-  const R = (unit === 1 && !op.transpose) || shape.length < 2 ? total : shape[shape.length - 2];
+  const whole = op.transpose || op.transposeInput;
+  const R = (unit === 1 && !whole) || shape.length < 2 ? total : shape[shape.length - 2];
   const B = total / R;
   // A transposed output needs whole matrices (its rows are the input's columns).
-  const bandRows = op.transpose
-    ? R
-    : Math.max(unit, Math.floor(bandElements / Math.max(1, cols) / unit) * unit);
+  const bandRows = whole ? R : Math.max(unit, Math.floor(bandElements / Math.max(1, cols) / unit) * unit);
   const sRow = rowBytes(src, cols);
   const tRow = rowBytes(tgt, cols);
   const sSC = Math.ceil(cols / sbc) * scaleBytes(src);
@@ -58,4 +59,23 @@ export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: num
     }
   }
   return { cols, bands };
+}
+
+/**
+ * The float32 input values of `band` of `op`: its code (or plain) bytes and block scales read from
+ * `input`, decoded by the op's source codec with its per-tensor scalar (`tensorScale`).
+ */
+export async function readBandValues(
+  input: Checkpoint,
+  op: TensorOp,
+  band: Band,
+  cols: number,
+  tensorScale: number | undefined,
+): Promise<Float32Array> {
+  const data = await input.readRange(op.input.data, band.inData[0], band.inData[1]);
+  const scale =
+    band.inScale && op.input.scale
+      ? await input.readRange(op.input.scale, band.inScale[0], band.inScale[1])
+      : null;
+  return decodeBand(op.source!, data, scale, band.rows, cols, tensorScale);
 }

@@ -21,10 +21,9 @@
  * NaN and Inf are left out of the amax (the producers' amax would make every scale NaN or 0; such
  * values are refused by convert unless `--allow-nonfinite`).
  */
-import { decodeBand } from "../quant/kernels/decode-band.js";
 import { nvfp4TensorScale } from "../quant/kernels/encode-nvfp4.js";
 import type { Checkpoint } from "../safetensors/index.js";
-import { bandsOf } from "./bands.js";
+import { bandsOf, readBandValues } from "./bands.js";
 import { type ConvertPlan, shardsOfPart, type TensorOp } from "./plan.js";
 import { readTensorScale } from "./tensor-scale.js";
 
@@ -65,12 +64,7 @@ async function finiteAmax(input: Checkpoint, op: TensorOp): Promise<number> {
   const tensorScale = await readTensorScale(input, op);
   let m = 0;
   for (const band of bands) {
-    const data = await input.readRange(op.input.data, band.inData[0], band.inData[1]);
-    const scale =
-      band.inScale && op.input.scale
-        ? await input.readRange(op.input.scale, band.inScale[0], band.inScale[1])
-        : null;
-    const x = decodeBand(op.source!, data, scale, band.rows, cols, tensorScale);
+    const x = await readBandValues(input, op, band, cols, tensorScale);
     for (let i = 0; i < x.length; i++) {
       const a = Math.abs(x[i]);
       if (a > m && a !== Number.POSITIVE_INFINITY) m = a; // NaN compares false

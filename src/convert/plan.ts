@@ -16,6 +16,7 @@ import {
   formatsOf,
   hfQuantConfigFor,
   type LayoutFormat,
+  matchAny,
   OUTPUT_FAMILIES,
   type OutputFamily,
   outputTensors,
@@ -343,6 +344,11 @@ export interface TensorOp {
    * parameters are input-major): converted a whole matrix per band, then transposed.
    */
   transpose?: boolean;
+  /**
+   * The input holds each matrix transposed (`[in, out]`; gpt-oss's BF16 experts): converted a whole
+   * matrix per band, read transposed into the logical `shape`.
+   */
+  transposeInput?: boolean;
   /** Logical element shape. */
   shape: number[];
   source: SourceCodec | null;
@@ -409,6 +415,8 @@ interface OpContext {
   keptModules: string[];
   /** NVFP4 outputs without activation scales (set once every op is planned). */
   weightOnly: boolean;
+  /** Dense stacked experts the target layout holds are quantized (an unquantized input). */
+  quantizesExperts: boolean;
 }
 
 /** Refuses a layout `convert` cannot write `opts.target` from (the rule `inspect` also applies). */
@@ -670,8 +678,21 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     bytesOut: t.byteLength,
     shard: "",
   });
-  const wantQuant = !ctx.dense && ctx.selected.has(t.name);
   const holds = writerOfOptions(opts)?.holds;
+  // gpt-oss's BF16 experts `[E, in, out]`: quantized along `in`, as transformers' quantize_to_mxfp4
+  // does (`downcast_to_mxfp_torch(..., axis=1)`), into blocks `[E, out, in/32, 16]`.
+  const stackedExperts =
+    !ctx.dense &&
+    ctx.quantizesExperts &&
+    holds?.test(t.name) === true &&
+    t.shape.length === 3 &&
+    (t.dtype === "BF16" || t.dtype === "F16" || t.dtype === "F32") &&
+    !matchAny(t.name, opts.exclude);
+  if (stackedExperts) {
+    const logical = [shape[0], shape[2], shape[1]];
+    if (logical[2] % 32 === 0) return expertsOp(ctx, t, logical, input, index);
+  }
+  const wantQuant = !ctx.dense && ctx.selected.has(t.name);
   if (wantQuant && holds && !holds.test(t.name)) {
     ctx.keptModules.push(moduleOf(t.name));
     return copy(`kept: ${holds.why}`);
@@ -704,6 +725,38 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     bytesIn: t.byteLength,
     bytesOut:
       output.data.byteLength + (output.scale?.byteLength ?? 0) + (output.tensorScale?.byteLength ?? 0),
+    shard: "",
+  };
+}
+
+/**
+ * The op quantizing a BF16/F16/F32 stacked expert parameter `[E, in, out]` into gpt-oss's blocks:
+ * the logical (output-major) shape is `[E, out, in]`, each matrix read transposed
+ * (`TensorOp.transposeInput`).
+ */
+function expertsOp(
+  ctx: OpContext,
+  t: InputTensor,
+  logical: number[],
+  input: TensorOp["input"],
+  index: number,
+): TensorOp {
+  const { opts } = ctx;
+  const output = quantOutput(opts, t.name, logical);
+  const source: SourceCodec = { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" };
+  return {
+    index,
+    action: "quantize",
+    note: `quantize ${t.dtype} -> ${targetNote(opts)}, each [in, out] matrix read transposed`,
+    input,
+    output,
+    relabel: null,
+    shape: logical,
+    source,
+    target: ctx.target!,
+    transposeInput: true,
+    bytesIn: t.byteLength,
+    bytesOut: output.data.byteLength + (output.scale?.byteLength ?? 0),
     shard: "",
   };
 }
@@ -808,6 +861,7 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
     choiceOf: new Map(choices.map((c) => [c.name, c])),
     keptModules: [],
     weightOnly: true,
+    quantizesExperts: detected.kind === "unquantized",
   };
   const quantByData = new Map(detected.quantized.map((w) => [w.data, w]));
   const plainNames = new Set(detected.plain.map((t) => t.name));

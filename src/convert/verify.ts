@@ -13,7 +13,7 @@ import {
 import { decodeBand } from "../quant/kernels/decode-band.js";
 import { targetAsSource } from "../quant/kernels/types.js";
 import type { Checkpoint } from "../safetensors/index.js";
-import { bandsOf } from "./bands.js";
+import { bandsOf, readBandValues } from "./bands.js";
 import type { TensorReport } from "./journal.js";
 import type { TensorOp } from "./plan.js";
 import { readTensorScale, reciprocalF32 } from "./tensor-scale.js";
@@ -80,19 +80,19 @@ async function measureConverted(input: Checkpoint, output: Checkpoint, op: Tenso
   const [br] = outSource.kind === "block" ? outSource.block : [1];
   const scaleRowBytes = outScale ? outScale.byteLength / (product(outScale.shape.slice(0, -1)) || 1) : 0;
   for (const band of bands) {
-    const d = await input.readRange(op.input.data, band.inData[0], band.inData[1]);
-    const s =
-      band.inScale && op.input.scale
-        ? await input.readRange(op.input.scale, band.inScale[0], band.inScale[1])
-        : null;
-    const x = decodeBand(op.source!, d, s, band.rows, cols, tensorScale);
+    const x = await readBandValues(input, op, band, cols, tensorScale);
     const od = await output.readRange(op.output.data.name, band.outData, outBytes(band.rows));
     const os =
       outScale && band.outScale !== null
         ? await output.readRange(outScale.name, band.outScale, Math.ceil(band.rows / br) * scaleRowBytes)
         : null;
     const y = decodeBand(outSource, od, os, band.rows, cols, outTensorScale);
-    if (op.transpose) {
+    if (op.transposeInput) {
+      // The input holds the band's matrix transposed (`TensorOp.transposeInput`).
+      const rows = band.rows;
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) addPairs(st, x[c * rows + r], y[r * cols + c], 1);
+    } else if (op.transpose) {
       // The output holds the band's matrix transposed (`TensorOp.transpose`).
       const rows = band.rows;
       for (let r = 0; r < rows; r++)

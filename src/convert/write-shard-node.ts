@@ -186,6 +186,7 @@ async function bandOp(ctx: RunContext, { w, window, reports }: Shard, op: Tensor
   if (op.action === "relabel") base.relabel = { lossy: opts.allowLossy };
   if (op.via !== undefined) base.via = op.via;
   if (op.transpose) base.transpose = true;
+  if (op.transposeInput) base.transposeInput = true;
   for (const band of bands) {
     await window.launch(async () => {
       const [dataAt, dataLen] = band.inData;

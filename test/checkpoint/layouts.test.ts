@@ -181,6 +181,42 @@ describe("the support rule convert and inspect share", () => {
     }
   });
 
+  it("NVFP4 relabelled across dialects keeps its activation scale (as its reciprocal) and stays W4A4", () => {
+    const plan = planConversion(
+      { config: {}, hfQuantConfig: modelopt("NVFP4"), tensors: nvfp4 },
+      { layout: "compressed-tensors" },
+    );
+    expect(plan.ops.map((o) => [o.action, o.input.data, o.output.data.name])).toEqual([
+      ["relabel", "a.weight", "a.weight_packed"],
+      ["copy", "a.input_scale", "a.input_global_scale"],
+      ["copy", "n.weight", "n.weight"],
+    ]);
+    // compressed-tensors' input_global_scale is ModelOpt's input_scale inverted (converters/modelopt_nvfp4.py).
+    expect(plan.ops[1].reciprocal).toBe(true);
+    expect(plan.ops[1].output.data).toMatchObject({ dtype: "F32", shape: [1] });
+    const q = plan.config!.quantization_config as { config_groups: { group_0: Record<string, unknown> } };
+    expect(q.config_groups.group_0.input_activations).toMatchObject({
+      num_bits: 4,
+      strategy: "tensor_group",
+      group_size: 16,
+      dynamic: "local",
+    });
+    // Quantizing (not relabelling) into NVFP4 leaves no activation scale: weight-only.
+    const requant = planConversion(
+      { config: {}, hfQuantConfig: modelopt("NVFP4"), tensors: nvfp4 },
+      { layout: "compressed-tensors", requantize: true },
+    );
+    expect(requant.ops.map((o) => o.input.data)).toEqual(["a.weight", "n.weight"]);
+    const rq = requant.config!.quantization_config as { config_groups: { group_0: Record<string, unknown> } };
+    expect(rq.config_groups.group_0.input_activations).toBeNull();
+    const mo = planConversion(
+      { config: {}, hfQuantConfig: modelopt("NVFP4"), tensors: nvfp4 },
+      { layout: "modelopt", target: "nvfp4" },
+    );
+    expect(mo.hfQuantConfig).toMatchObject({ quantization: { quant_algo: "NVFP4", group_size: 16 } });
+    expect(mo.ops[1]).toMatchObject({ action: "copy", reciprocal: false });
+  });
+
   it("without the ModelOpt description the tensors are still never copied as dense: the stray U8 weight is refused", () => {
     // No hf_quant_config.json: U8 + E4M3 scale is still NVFP4 by its tensors.
     const plan = planConversion({ config: {}, tensors: nvfp4 }, { target: "bf16" });

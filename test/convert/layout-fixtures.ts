@@ -793,7 +793,12 @@ export function decodeWeight(
  * dimensions swapped, as transformers' `GptOssExperts` holds them); every other layout keeps the shape.
  */
 export function denseOf(sourceKind: string, w: Weight): Weight {
-  if (sourceKind !== "gpt-oss-mxfp4" || w.shape.length < 2) return w;
+  return sourceKind === "gpt-oss-mxfp4" ? transposed(w) : w;
+}
+
+/** `w` with each matrix transposed: shape `[.., cols, rows]` and the values to match. */
+export function transposed(w: Weight): Weight {
+  if (w.shape.length < 2) return w;
   const rows = w.shape[w.shape.length - 2];
   const cols = w.shape[w.shape.length - 1];
   const lead = w.shape.slice(0, -2);

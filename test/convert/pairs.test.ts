@@ -38,6 +38,7 @@ import {
   pairArgs,
   readTensors,
   type T,
+  transposed,
   type Weight,
   writeCase,
 } from "./layout-fixtures.js";
@@ -83,18 +84,24 @@ const EXPECTED: Readonly<Record<string, readonly Action[]>> = {
 const GPT_OSS_HOLDS = /\.experts\.(gate_up_proj|down_proj)(\.weight)?$/;
 
 /**
- * Known gap: tensor selection (src/checkpoint/select.ts) quantizes only 2-D weights, so a dense
- * source's stacked experts `[E, r, c]` are kept BF16 by every quantized target, and dense -> gpt-oss
- * (which holds nothing else) writes an unquantized checkpoint. While this is true those weights are
- * expected as copies and dense -> gpt-oss is a todo; set to false once 3-D expert weights are selected.
+ * Tensor selection (src/checkpoint/select.ts) quantizes only 2-D weights: stacks store stacked
+ * experts input-major (`[E, in, out]`), so their groups would run along the wrong dimension. A dense
+ * source's stacked experts are therefore kept BF16 by every quantized target except gpt-oss, which
+ * quantizes its experts as transformers' `quantize_to_mxfp4` does: each `[in, out]` matrix read
+ * transposed into the output-major blocks (`stackedIntoGptOss`).
  */
 const STACKED_SELECTION_PENDING = true;
+
+/** A dense stacked expert the gpt-oss layout quantizes (read transposed). */
+const stackedIntoGptOss = (s: PairSource, t: PairTarget, w: Weight) =>
+  s.format === null && t.layout === "gpt-oss" && w.shape.length > 2 && GPT_OSS_HOLDS.test(w.out);
 
 /** The action of weight `w` of source `s` in target `t`, whose pair action (`EXPECTED`) is `a`. */
 function weightAction(s: PairSource, t: PairTarget, a: Action, w: Weight): Action {
   if (a === "copy") return a;
   const quantizedSource = s.format !== null;
   if (t.layout === "gpt-oss" && !GPT_OSS_HOLDS.test(w.out)) return quantizedSource ? D : "copy";
+  if (stackedIntoGptOss(s, t, w)) return a;
   if (STACKED_SELECTION_PENDING && !quantizedSource && w.shape.length > 2) return "copy";
   return a;
 }
@@ -323,7 +330,7 @@ async function checkPair(s: PairSource, t: PairTarget, action: Action, r: Run): 
       expect(y, `${what}: activation scale`).toBe(act.reciprocal ? Math.fround(1 / x) : x);
     }
     // A dense output holds gpt-oss experts transposed (`denseOf`).
-    const wd = wa === D ? denseOf(s.kind, w) : w;
+    const wd = wa === D ? denseOf(s.kind, w) : stackedIntoGptOss(s, t, w) ? transposed(w) : w;
     const d = decodeWeight(got, kind, wd.out, wd.shape);
     const reported = ev.relFrob.get(outName)!;
     expect(reported, what).toBeCloseTo(relFrob(wd.expected, d.values), 6);
@@ -342,7 +349,7 @@ async function checkPair(s: PairSource, t: PairTarget, action: Action, r: Run): 
     } else if (wa === Q || wa === N) {
       // compressed-tensors' rules run on BF16 weights: a quantized source reaches them through BF16.
       const viaBf16 = t.layout === "compressed-tensors" && t.to !== "fp8" && s.format !== null;
-      const x = viaBf16 ? decode("bfloat16", encode("bfloat16", w.expected) as Uint16Array) : w.expected;
+      const x = viaBf16 ? decode("bfloat16", encode("bfloat16", wd.expected) as Uint16Array) : wd.expected;
       expect(outsideRounding(x, d), `${what}: elements beyond the rounding bound`).toBe(0);
     } else {
       // --allow-lossy: the codes as they were, each value within a rounded scale (BF16: 2^-9, or one ulp).

@@ -89,6 +89,12 @@ export function transposeMatrix(bytes: Uint8Array, rows: number, cols: number, s
 
 function convertBandUntransposed(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
   if (spec.relabel) return relabelBand(spec, data, scale);
+  if (spec.transposeInput) {
+    // The input matrix is `cols x rows`: decode it, transpose the values, encode.
+    const x = decodeBand(spec.source, data, scale, spec.cols, spec.rows, spec.tensorScale);
+    const t = new Float32Array(transposeMatrix(new Uint8Array(x.buffer), spec.cols, spec.rows, 4).buffer);
+    return encodeBand(spec.target, t, spec.rows, spec.cols, spec.overflow, spec.outTensorScale);
+  }
   const fast = fastPathOf(spec, scale);
   return fast === null ? convertBandGeneric(spec, data, scale) : fast.run(spec, data, scale);
 }

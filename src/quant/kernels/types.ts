@@ -95,6 +95,8 @@ export interface BandSpec {
   via?: "BF16";
   /** Write the band's matrix transposed (a plain target; the band is one whole matrix). */
   transpose?: boolean;
+  /** The band's input holds its matrix transposed (`cols x rows`, a plain source; one whole matrix). */
+  transposeInput?: boolean;
 }
 
 /** Bytes of one row of `cols` elements. */
