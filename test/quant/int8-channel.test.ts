@@ -6,6 +6,7 @@ import {
   int8ChannelScale,
   quantizeInt8Channel,
 } from "../../src/quant/int8-channel.js";
+import { mulberry32 } from "../safetensors/helpers.js";
 
 // An independent, deliberately plain transcription of msModelSlim's steps (../shared/docs/ASCEND.md
 // §5, §7): its own BF16 rounding on float32 bits, its own E4M3 decoder, per-element loops. It shares
@@ -76,17 +77,8 @@ function refBand(x: ArrayLike<number>, rows: number, cols: number): { codes: num
 const bitsOf = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 const f32Bits = (a: number[]) => bitsOf(Float32Array.from(a));
 
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic generator (mulberry32, the test helpers' one). */
+const rng = mulberry32;
 
 function expectMatchesReference(x: Float32Array, rows: number, cols: number) {
   const got = quantizeInt8Channel(x, rows, cols);
