@@ -16,6 +16,7 @@ type ReportNode = typeof import("../src/report/node.js");
 const dist = pathToFileURL(join(import.meta.dirname, "..", "dist", "report", "node.js")).href;
 const { auditPath, defaultAuditThreads } = (await import(dist)) as ReportNode;
 
+import { peakRssBytes } from "../src/cli/peak-rss.js";
 import { writeShardedCheckpoint } from "../src/safetensors/node.js";
 
 const GB = Number(process.env.FP8KIT_BENCH_GB ?? 1);
@@ -119,7 +120,7 @@ async function main() {
         throw new Error("thread pool and in-thread results differ");
     }
   }
-  const rss = process.resourceUsage().maxRSS / 1024;
+  const rss = peakRssBytes() / 2 ** 20;
   console.log(`${availableParallelism()} cores available`);
   const mr = median(tRead);
   const gbs = (t: number) => (bytes / t / 1e9).toFixed(2);

@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmarks: medians of repeated timings and a plain table printer. */
+import { peakRssBytes } from "../src/cli/peak-rss.js";
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -44,5 +45,5 @@ export function rate(n: number, seconds: number): string {
 }
 
 export function peakRssMB(): number {
-  return process.resourceUsage().maxRSS / 1024;
+  return peakRssBytes() / 2 ** 20;
 }

@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
+  outputNames,
   PAIR_SOURCES,
   PAIR_TARGETS,
   type PairFormat,
@@ -37,23 +38,32 @@ interface Run {
   stderr: string;
   /** Converted output tensors by action, with the relative error each reports. */
   actions: Map<string, number[]>;
+  /** Ascend W4A8: the same split into the routed experts held INT4 and the linears held INT8. */
+  bits: Map<string, { int4: number[]; int8: number[] }>;
 }
 
-function convert(src: string, out: string, args: string[]): Run {
+function convert(src: string, out: string, args: string[], t: PairTarget): Run {
   const r = spawnSync(
     process.execPath,
     [CLI, "convert", src, out, ...args, "--workers", "0", "--json", "--force"],
     { encoding: "utf8", maxBuffer: 1 << 26 },
   );
   const actions = new Map<string, number[]>();
+  const bits = new Map<string, { int4: number[]; int8: number[] }>();
+  const w4a8 = t.layout === "ascend" && t.to === "w4a8";
   for (const line of r.stdout.split("\n")) {
     if (!line.startsWith("{")) continue;
-    const e = JSON.parse(line) as { event: string; action?: string; relFrob?: number };
+    const e = JSON.parse(line) as { event: string; tensor?: string; action?: string; relFrob?: number };
     if (e.event !== "tensor" || e.action === undefined || e.action === "copy") continue;
     actions.set(e.action, [...(actions.get(e.action) ?? []), e.relFrob ?? 0]);
+    if (!w4a8 || e.action === "dequantize") continue;
+    const split = bits.get(e.action) ?? { int4: [], int8: [] };
+    const int4 = outputNames("ascend-w4a8", e.tensor ?? "").aux?.some((n) => n.endsWith(".scale_bias"));
+    (int4 ? split.int4 : split.int8).push(e.relFrob ?? 0);
+    bits.set(e.action, split);
   }
   rmSync(out, { recursive: true, force: true });
-  return { status: r.status, stderr: r.stderr, actions };
+  return { status: r.status, stderr: r.stderr, actions, bits };
 }
 
 const median = (v: readonly number[]) => {
@@ -72,7 +82,18 @@ function describe(run: Run, t: PairTarget): string {
   const relabel = a.get("relabel");
   if (relabel)
     parts.push(relabel.every((e) => e === 0) ? "relabel (lossless)" : `relabel (lossy, ${err(relabel)})`);
-  for (const k of ["requantize", "quantize"]) if (a.has(k)) parts.push(`${k} (${err(a.get(k)!)})`);
+  for (const k of ["requantize", "quantize"]) {
+    if (!a.has(k)) continue;
+    // Ascend W4A8: the routed experts INT4, the other linears INT8, each with its own error.
+    const split = run.bits.get(k);
+    if (split) {
+      const groups = [
+        ...(split.int4.length > 0 ? [`INT4 experts ${err(split.int4)}`] : []),
+        ...(split.int8.length > 0 ? [`INT8 ${err(split.int8)}`] : []),
+      ];
+      parts.push(`${k} (${groups.join(", ")})`);
+    } else parts.push(`${k} (${err(a.get(k)!)})`);
+  }
   // gpt-oss holds only stacked experts: the other weights are written BF16.
   const onlyExperts = t.layout === "gpt-oss" ? " (no stacked experts)" : "";
   if (a.has("dequantize")) parts.push(parts.length > 0 ? "rest dequantized" : `dequantize${onlyExperts}`);
@@ -84,16 +105,16 @@ function describe(run: Run, t: PairTarget): string {
 function cell(row: Row, t: PairTarget, tmp: string): string {
   const args = pairArgs(row, t);
   const out = join(tmp, "out");
-  const r = convert(row.dir, out, args);
+  const r = convert(row.dir, out, args, t);
   if (r.status === 0) return describe(r, t);
   const first = r.stderr.replace(/^fp8kit: error: /, "").split("\n")[0];
   if (!/--allow-lossy/.test(first)) return `fails: ${first}`;
   const ways: string[] = [];
   if (t.to === "fp8") {
-    const f32 = convert(row.dir, out, [...args, "--scale-dtype", "f32"]);
+    const f32 = convert(row.dir, out, [...args, "--scale-dtype", "f32"], t);
     if (f32.status === 0) ways.push(`\`--scale-dtype f32\`: ${describe(f32, t)}`);
   }
-  const lossy = convert(row.dir, out, [...args, "--allow-lossy"]);
+  const lossy = convert(row.dir, out, [...args, "--allow-lossy"], t);
   if (lossy.status === 0) ways.push(`\`--allow-lossy\`: ${describe(lossy, t)}`);
   const why = /BF16/.test(first) ? "scales not exact in BF16" : "no exact per-tensor scale";
   return `refused (${why}); ${ways.join("; ")}`;
@@ -132,6 +153,10 @@ function main(): void {
       "the source's scale format). Relative error: ||output - input|| / ||input|| of the decoded values,",
       "median over the converted weights, as `convert` reports it. gpt-oss holds only stacked MoE experts",
       '(`experts.gate_up_proj` / `down_proj`) quantized and writes every other weight BF16 ("rest dequantized").',
+      "Ascend (msModelSlim's data-free W8A8_DYNAMIC / W4A8_DYNAMIC, per-row INT8 / INT4) quantizes the linears",
+      "under `self_attn` and `mlp` but `kv_b_proj` and the router `mlp.gate`, and writes the rest, and the MTP",
+      "layer, BF16 described FLOAT; W4A8 holds the routed experts INT4 and the other linears INT8. Integers",
+      "relabel into the same integers (codes and row scales copied); INT8 and INT4 convert into each other by requantizing.",
       "",
       `| source \\ target | ${head.join(" | ")} |`,
       `|---|${head.map(() => "---").join("|")}|`,

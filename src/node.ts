@@ -15,9 +15,11 @@ export {
 export * from "./index.js";
 export {
   auditPath,
+  type FetchStats,
   inspectPath,
   lintPath,
   NodeCheckpointDir,
+  type PathOptions,
   type WriteReportResult,
   writeReport,
 } from "./report/node.js";

@@ -24,4 +24,7 @@ fi
 
 # compressed-tensors and nvidia-modelopt are used when the venv has them (pip install them there).
 cd "$root"
-PYTHONDONTWRITEBYTECODE=1 exec "$venv/bin/python" "$root/scripts/interop/check_layouts.py" "$@"
+status=0
+PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" "$root/scripts/interop/check_layouts.py" "$@" || status=$?
+PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" "$root/scripts/interop/ascend.py" "$@" || status=$?
+exit "$status"

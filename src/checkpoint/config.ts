@@ -41,7 +41,19 @@ export type ConfigTarget =
       weightOnly: boolean;
       exclude: string[];
     }
-  | { kind: "gpt-oss"; modulesToNotConvert: string[] };
+  | { kind: "gpt-oss"; modulesToNotConvert: string[] }
+  | {
+      /**
+       * Ascend (msModelSlim's AscendV1): no `quantization_config` (vllm-ascend reads
+       * `quant_model_description.json` instead, ASCEND.md §1.4), the `quantize` / `moe_quantize`
+       * keys msModelSlim's DeepSeek hook adds, and no MTP layer declared when it was dropped.
+       */
+      kind: "ascend";
+      /** Absent for W8A8_MXFP8, which msModelSlim's DeepSeek hook does not name (vllm-ascend allows none). */
+      quantize?: "w8a8_dynamic";
+      moeQuantize?: "w8a8_dynamic" | "w4a8_dynamic";
+      dropMtp: boolean;
+    };
 
 /** Parse config.json text; it must be a JSON object. */
 export function parseConfigJson(text: string, fileName = "config.json"): Record<string, unknown> {
@@ -84,6 +96,8 @@ export function quantizationConfigFor(target: ConfigTarget): Record<string, unkn
     case "gpt-oss":
       // transformers `Mxfp4Config.to_dict()` (integrations/mxfp4.py; openai/gpt-oss-* config.json).
       return { modules_to_not_convert: target.modulesToNotConvert, quant_method: "mxfp4" };
+    case "ascend":
+      return null;
     default:
       return target satisfies never;
   }
@@ -244,6 +258,7 @@ export function rewriteConfig(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
   const q = quantizationConfigFor(target);
+  if (target.kind === "ascend") return ascendConfig(out, target);
   if (q === null) {
     delete out.quantization_config;
     const dtype = (target as { dtype: DenseDtype }).dtype;
@@ -253,6 +268,33 @@ export function rewriteConfig(
     out.quantization_config = q;
     if (typeof out.torch_dtype !== "string" || out.torch_dtype === "float32") out.torch_dtype = "bfloat16";
   }
+  return out;
+}
+
+/**
+ * config.json of an Ascend output: the source's without `quantization_config` (top level and
+ * `text_config`, as msModelSlim's saver deletes them, `save/ascendv1.py:69-94`; a remaining FP8
+ * one would select vllm-ascend's unimplemented `fp8` method, ASCEND.md §1.4), BF16 as the model
+ * dtype, and msModelSlim's DeepSeek keys `quantize` / `moe_quantize`
+ * (`example/DeepSeek/quant_deepseek_w8a8.py:77-91`; vllm-ascend `ascend_config.py:427-444` reads
+ * them to enable its MegaMoE kernel). A dropped MTP layer sets `num_nextn_predict_layers` to 0.
+ */
+function ascendConfig(
+  out: Record<string, unknown>,
+  target: Extract<ConfigTarget, { kind: "ascend" }>,
+): Record<string, unknown> {
+  delete out.quantization_config;
+  const text = out.text_config;
+  if (text !== null && typeof text === "object" && !Array.isArray(text) && "quantization_config" in text) {
+    const { quantization_config: _, ...rest } = text as Record<string, unknown>;
+    out.text_config = rest;
+  }
+  if (typeof out.torch_dtype !== "string" || out.torch_dtype === "float32") out.torch_dtype = "bfloat16";
+  if (target.quantize) out.quantize = target.quantize;
+  else delete out.quantize;
+  if (target.moeQuantize) out.moe_quantize = target.moeQuantize;
+  else delete out.moe_quantize;
+  if (target.dropMtp && typeof out.num_nextn_predict_layers === "number") out.num_nextn_predict_layers = 0;
   return out;
 }
 

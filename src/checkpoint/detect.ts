@@ -4,7 +4,7 @@
  * weight with its scale tensor. Pure function, no I/O; inconsistencies are returned as `problems`,
  * never thrown, so `lint` can list them all and `convert` can refuse the first.
  *
- *   detectLayout(config, tensors, hfQuantConfig?) -> DetectedLayout
+ *   detectLayout(config, tensors, hfQuantConfig?, ascendDescription?) -> DetectedLayout
  *
  * The families are data (`layouts/*.ts`, tried in `layouts/index.ts`'s order); this file only pairs
  * tensors, checks scale grids and finds what is left over (orphan and duplicate scales).
@@ -50,19 +50,29 @@ export function expectedScaleShape(shape: readonly number[], block: readonly [nu
 const sameShape = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((v, i) => v === b[i]);
 
-function contextOf(config: unknown, hfQuantConfig: unknown, tensors: readonly TensorEntry[]): LayoutContext {
+function contextOf(
+  config: unknown,
+  hfQuantConfig: unknown,
+  tensors: readonly TensorEntry[],
+  description: unknown,
+): LayoutContext {
   const qc = quantizationConfig(config);
   const method = typeof qc?.quant_method === "string" ? qc.quant_method : null;
   const mo = obj(obj(hfQuantConfig)?.quantization);
   const algo = mo?.quant_algo ?? (method === "modelopt" ? qc?.quant_algo : undefined);
   const modelopt = typeof algo === "string" ? algo : method === "modelopt" ? "modelopt" : null;
-  return { qc, method, modelopt, byName: new Map(tensors.map((t) => [t.name, t])) };
+  return { qc, method, modelopt, byName: new Map(tensors.map((t) => [t.name, t])), ascend: obj(description) };
 }
 
 /** Logical element shape of the codes tensor `t` under `r`'s packing. */
 function logicalShape(r: Recognizer, t: TensorEntry): number[] | null {
   const s = [...t.shape];
   if (r.packing === "byte" || t.dtype === "F4") return s.length > 0 ? s : null;
+  if (r.packing === "rows") {
+    if (s.length < 2) return null;
+    s[s.length - 2] *= 2;
+    return s;
+  }
   if (r.packing === "nibbles") {
     if (s.length < 1) return null;
     s[s.length - 1] *= 2;
@@ -74,7 +84,13 @@ function logicalShape(r: Recognizer, t: TensorEntry): number[] | null {
 
 /** Element format of a codes tensor: its dtype's format; packed FP4 in U8 bytes is E2M1. */
 const elementOf = (r: Recognizer, dtype: Dtype): QuantizedWeight["element"] =>
-  r.packing === "byte" ? (formatOfDtype(dtype) as QuantizedWeight["element"]) : "float4_e2m1fn";
+  r.packing === "rows"
+    ? "int4"
+    : dtype === "I8"
+      ? "int8"
+      : r.packing === "byte"
+        ? (formatOfDtype(dtype) as QuantizedWeight["element"])
+        : "float4_e2m1fn";
 
 /** Pairs one codes tensor with its scale under `r`; problems are pushed, null when unusable. */
 function pair(
@@ -227,8 +243,9 @@ export function detectLayout(
   config: unknown | null,
   tensors: readonly TensorEntry[],
   hfQuantConfig: unknown | null = null,
+  ascendDescription: unknown | null = null,
 ): DetectedLayout {
-  const ctx = contextOf(config, hfQuantConfig, tensors);
+  const ctx = contextOf(config, hfQuantConfig, tensors, ascendDescription);
   const problems: LayoutProblem[] = [];
   const quantized: QuantizedWeight[] = [];
   const consumed = new Set<string>();
@@ -247,8 +264,10 @@ export function detectLayout(
   }
   duplicateScales(quantized, ctx, problems, consumed);
   orphanScales(tensors, ctx.byName, problems, consumed);
-  const kind = dominantKind(quantized, ctx);
-  if (claimedBy.size > 1) {
+  // Ascend W4A8_DYNAMIC checkpoints hold their non-expert linears W8A8_DYNAMIC (ASCEND.md §4.1): one layout.
+  const ascendW4a8 = claimedBy.size === 2 && claimedBy.has("ascend-w4a8") && claimedBy.has("ascend-w8a8");
+  const kind = ascendW4a8 ? "ascend-w4a8" : dominantKind(quantized, ctx);
+  if (claimedBy.size > 1 && !ascendW4a8) {
     const message = `mixed quantized layouts: ${[...claimedBy.keys()].join(", ")}`;
     problems.push({ code: "mixed-layouts", tensor: quantized[0]?.data ?? "", message });
   }

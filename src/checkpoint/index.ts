@@ -7,7 +7,21 @@
  * - `selectTensors(tensors, { preset, include, exclude, config }) -> TensorSelection` (select.ts)
  * - `rewriteConfig(config, target)`, `parseConfigJson(text, file)`, `quantizationConfigFor(target)` (config.ts)
  * - `matchGlob(name, glob)` (glob.ts)
+ * - `ascendDescription(entries)`, `checkAscendDescription(description, tensors, config)` (ascend-description.ts)
  */
+export {
+  ASCEND_DESCRIPTION_FILE,
+  ASCEND_QUANT_TYPES,
+  type AscendDescriptionSummary,
+  type AscendProblem,
+  type AscendProblemCode,
+  type AscendQuantType,
+  ascendDescription,
+  ascendModelQuantType,
+  checkAscendDescription,
+  isDeepSeekStyle,
+  summarizeAscendDescription,
+} from "./ascend-description.js";
 export {
   type ConfigTarget,
   type DenseDtype,
@@ -20,15 +34,18 @@ export {
 export { detectLayout, expectedScaleShape, MX_GROUP, quantizationConfig, scaleStorageOf } from "./detect.js";
 export { CheckpointError, type CheckpointErrorCode } from "./errors.js";
 export { globToRegExp, matchAny, matchGlob } from "./glob.js";
+export { ascendQuantizes, isRoutedExpert, scaleBiasChunks } from "./layouts/ascend.js";
 export { RECOGNIZER_OF } from "./layouts/index.js";
-export type { LayoutFamily, LayoutFormat } from "./layouts/recognizer.js";
+export { blockLabel, type LayoutFamily, type LayoutFormat } from "./layouts/recognizer.js";
 export {
   activationScaleTensor,
+  fixedBlockOf,
   formatsOf,
   OUTPUT_FAMILIES,
   type OutputFamily,
   type OutputTensor,
   outputTensors,
+  type Writer,
   type WrittenFormat,
   writerOf,
 } from "./layouts/writers.js";

@@ -67,6 +67,8 @@ export function sourceCodecOf(w: QuantizedWeight): SourceCodec {
   if (w.granularity === "tensor") {
     return { kind: "tensor", element: w.element === "float8_e5m2" ? "float8_e5m2" : "float8_e4m3fn" };
   }
+  if (w.element === "int8" || w.element === "int4")
+    return { kind: "int-channel", bits: w.element === "int8" ? 8 : 4 };
   const codec: SourceCodec = {
     kind: "block",
     element: w.element,

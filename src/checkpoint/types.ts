@@ -39,10 +39,13 @@ export type LayoutKind =
   | "modelopt-mxfp8"
   | "modelopt-nvfp4"
   | "fp8-tensor"
+  | "ascend-w8a8"
+  | "ascend-w4a8"
+  | "ascend-mxfp8"
   | "unknown";
 
 /** Element formats of quantized weights (ml_dtypes spelling). */
-export type ElementFormat = SourceElement;
+export type ElementFormat = SourceElement | "int8" | "int4";
 
 /** Float scales (`float`) or power-of-two scales (`ue8m0`, DeepSeek-V3.1 / MX). */
 export type ScaleFormat = "float" | "ue8m0";

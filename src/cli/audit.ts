@@ -1,7 +1,9 @@
 import type { AuditResult, TensorAudit } from "../report/index.js";
 import { auditPath } from "../report/node.js";
+import { isRemoteAddress } from "../safetensors/index.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
-import { count, defineCommand, flag, list } from "./options.js";
+import { count, defineCommand, flag, list, usageError } from "./options.js";
+import { fetchedLine, remoteOptions, tokenOption } from "./remote.js";
 import { formatPercent, formatTable } from "./text-format.js";
 
 export const command = defineCommand(
@@ -11,7 +13,9 @@ export const command = defineCommand(
     args: ["path"],
     about: `For every scale tensor: are all values exact powers of two (by mantissa bits)? For block-FP8
 E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule adds
-(sf = 2^ceil(log2(max(amax,1e-4)/448)) per block, E4M3 RNE saturating), per tensor and overall.`,
+(sf = 2^ceil(log2(max(amax,1e-4)/448)) per block, E4M3 RNE saturating), per tensor and overall.
+<path> may be remote (a URL, or hf://org/model[@revision]); then --sample is required, and only
+the scales and the sampled blocks' rows are fetched.`,
     options: {
       sample: count("N", "audit N random blocks per tensor (seeded) with a 95% bootstrap interval"),
       seed: count("S", "seed for --sample (default 0)"),
@@ -23,17 +27,25 @@ E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule 
       }),
       all: flag("print every tensor (default: the 30 with the largest error, and all exceptions)"),
       json: flag("print the result as JSON (schema fp8kit.audit/1, see docs/REPORT.md)"),
+      token: tokenOption,
     },
     footer:
       "exit status: 0; 1 when some scales are unusable (NaN, Inf, zero, negative, overflowing: as lint), or when config.json declares UE8M0 scales but some are not powers of two",
   },
   async ([path], v) => {
+    if (isRemoteAddress(path) && !v.sample)
+      throw usageError(
+        "audit",
+        `${path}: a full audit of a remote checkpoint downloads every weight; pass --sample N (N blocks per tensor), or download the checkpoint first`,
+      );
+    const { remote, done } = remoteOptions(path, v.token);
     const r = await auditPath(path, {
       workers: v.workers,
       sample: v.sample,
       seed: v.seed,
       filter: v.include,
-    });
+      remote,
+    }).finally(done);
     process.stdout.write(`${v.json ? JSON.stringify(r, null, 2) : printAudit(r, v.all)}\n`);
     const notPow2 = r.layout.scaleFmt === "ue8m0" && !r.summary.allPowerOfTwo;
     return notPow2 || r.summary.scaleFindings.errors > 0 ? EXIT_FINDINGS : EXIT_OK;
@@ -42,6 +54,8 @@ E4M3 weights: the error that requantizing with the DeepSeek/DeepGEMM UE8M0 rule 
 
 function printAudit(r: AuditResult, all: boolean): string {
   const out: string[] = [`checkpoint: ${r.path}`, `layout: ${r.layout.label}`, `rule: ${r.rule}`];
+  const fetched = fetchedLine(r);
+  if (fetched) out.push(fetched);
   if (r.sample)
     out.push(`mode: sample, ${r.sample.blocksPerTensor} blocks per tensor (seed ${r.sample.seed})`);
   const err = (t: TensorAudit) => t.requant?.relFrobenius ?? -1;

@@ -5,10 +5,13 @@
 import {
   type ConvertEvent,
   type ConvertResult,
+  emptyStats,
+  mergeStats,
   summarizeErrorStats as summarize,
   type TensorReport,
 } from "../convert/node.js";
 import { INDEX_FILE_NAME } from "../safetensors/index.js";
+import { peakRssBytes } from "./peak-rss.js";
 import { formatBytes } from "./text-format.js";
 
 /**
@@ -38,6 +41,20 @@ export function errorRow(r: TensorReport): Record<string, string | number | bool
   };
 }
 
+/** Every converted tensor's statistics merged (the whole checkpoint's error), or null when none was converted. */
+export function overallReport(tensors: readonly TensorReport[]): TensorReport | null {
+  const conv = tensors.filter((t) => t.stats);
+  if (conv.length === 0) return null;
+  const stats = conv.reduce((s, t) => mergeStats(s, t.stats!), emptyStats());
+  return { name: "(all)", output: "(all converted tensors)", action: "requantize", stats };
+}
+
+/** Output size against the same model in BF16. */
+function sizeLine(res: ConvertResult): string {
+  const p = res.plan;
+  return `output tensors ${formatBytes(p.bytesOut)}, ${(p.bytesOut / p.bf16Bytes).toFixed(2)} of the model in BF16 (${formatBytes(p.bf16Bytes)})`;
+}
+
 /** The per-tensor error table (converted tensors only), worst first beyond `limit` rows. */
 export function errorTable(tensors: readonly TensorReport[], limit = 60): string {
   const conv = tensors.filter((t) => t.stats);
@@ -58,6 +75,12 @@ export function errorTable(tensors: readonly TensorReport[], limit = 60): string
     );
   }
   if (conv.length > limit) lines.push(`(${limit} worst of ${conv.length} converted tensors shown)`);
+  if (conv.length > 1) {
+    const all = errorRow(overallReport(tensors)!);
+    lines.push(
+      `${"all converted tensors".padEnd(w)}  ${"".padEnd(18)} ${(all.relFrob as number).toExponential(2).padStart(9)} ${(all.sqnrDb as number).toFixed(1).padStart(8)} ${(all.cosine as number).toFixed(7).padStart(10)} ${(all.maxAbsErr as number).toExponential(2).padStart(9)} ${String(all.saturated).padStart(6)} ${String(all.flushed).padStart(7)}`,
+    );
+  }
   return lines.join("\n");
 }
 
@@ -104,6 +127,7 @@ export function planJson(res: ConvertResult): Record<string, unknown> {
     options: p.options,
     bytesIn: p.bytesIn,
     bytesOut: p.bytesOut,
+    bf16Bytes: p.bf16Bytes,
     totalSize: p.totalSize,
     shards: p.shards.map((s) => ({
       fileName: s.fileName,
@@ -115,13 +139,16 @@ export function planJson(res: ConvertResult): Record<string, unknown> {
       scale: o.input.scale,
       action: o.action,
       note: o.note,
-      outputs: [o.output.data, o.output.scale, o.output.tensorScale].filter((x) => x !== null),
+      outputs: [o.output.data, o.output.scale, o.output.zeros, o.output.aux, o.output.tensorScale].filter(
+        (x) => x !== null && x !== undefined,
+      ),
       bytesIn: o.bytesIn,
       bytesOut: o.bytesOut,
       shard: o.shard,
     })),
     config: p.config,
     hfQuantConfig: p.hfQuantConfig,
+    ascendDescription: p.ascendDescription,
   };
 }
 
@@ -135,7 +162,15 @@ export function resultJson(res: ConvertResult, report: string | null): Record<st
     bytesWritten: res.bytesWritten,
     shardsWritten: res.shardsWritten,
     shardsSkipped: res.shardsSkipped,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes: peakRssBytes(),
+    bytesOut: res.plan.bytesOut,
+    bf16Bytes: res.plan.bf16Bytes,
+    overall: (() => {
+      const all = overallReport(res.tensors);
+      if (all === null) return null;
+      const { tensor: _t, action: _a, ...row } = errorRow(all);
+      return row;
+    })(),
     converted: res.tensors.filter((t) => t.stats).length,
     copied: res.tensors.filter((t) => !t.stats).length,
     verify: res.verify,
@@ -149,7 +184,7 @@ export function resultJson(res: ConvertResult, report: string | null): Record<st
  */
 export function printResult(res: ConvertResult, part: string | undefined, finalize = false): string {
   const out: string[] = [];
-  if (res.status === "complete") out.push(errorTable(res.tensors), "");
+  if (res.status === "complete") out.push(errorTable(res.tensors), "", sizeLine(res));
   const rate = res.seconds > 0 ? (res.bytesRead + res.bytesWritten) / res.seconds : 0;
   const speed = `${formatBytes(res.bytesRead)} read, ${formatBytes(res.bytesWritten)} written in ${res.seconds.toFixed(1)} s (${(rate / 1e6).toFixed(0)} MB/s)`;
   if (res.status === "verify-failed") {

@@ -5,6 +5,7 @@
 import { SELECTION_PRESETS } from "../checkpoint/index.js";
 import { convertCheckpoint, LAYOUT_NAMES, type MxRule, TARGET_NAMES } from "../convert/node.js";
 import { loadChartLibraries, writeReport } from "../report/node.js";
+import { isRemoteAddress } from "../safetensors/index.js";
 import { ConvertProgress, planJson, printPlan, printResult, resultJson } from "./convert-output.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
 import { interruptible } from "./interrupt.js";
@@ -65,14 +66,20 @@ export const command = defineCommand(
 targets:
   bf16 | fp16 | fp32   dequantize every quantized weight (DeepSeek FP8 -> BF16 is bit-identical to fp8_cast_bf16.py)
   fp8                  DeepSeek/HF fine-grained block FP8 (quantize, or requantize float scales to UE8M0)
-  mxfp8 | mxfp4        compressed-tensors MX layouts (U8 E8M0 scales, groups of 32)`,
+  mxfp8 | mxfp4        compressed-tensors MX layouts (U8 E8M0 scales, groups of 32)
+  nvfp4                NVFP4 (compressed-tensors, or ModelOpt with --layout modelopt)
+  w8a8 | w4a8          Ascend INT8 per channel (W8A8_DYNAMIC; w4a8: INT4 routed experts) for 910B/910C`,
     options: {
       to: oneOf(TARGET_NAMES, "element format (default: the input's, when --layout writes it)", {
         arg: "<target>",
       }),
-      layout: oneOf(LAYOUT_NAMES, "output dialect: deepseek, compressed-tensors, modelopt, gpt-oss, dense", {
-        arg: "<layout>",
-      }),
+      layout: oneOf(
+        LAYOUT_NAMES,
+        "output dialect: deepseek, compressed-tensors, modelopt, gpt-oss, ascend, dense",
+        {
+          arg: "<layout>",
+        },
+      ),
       block: value("<R>x<C>", "fp8 block size (default 128x128)", parseBlock),
       "scale-fmt": oneOf(["ue8m0", "float"], "fp8 scale format (default ue8m0, the DeepSeek-V3.1 format)"),
       "scale-dtype": oneOf(
@@ -90,6 +97,11 @@ targets:
         MX_RULES,
         "MX scale rule: ct, modelopt, triton (each layout's default), floor (OCP), ceil, even, rceil",
         { arg: "<rule>" },
+      ),
+      mtp: oneOf(
+        ["float", "drop"],
+        "w8a8/w4a8: the MTP layer written unquantized (float, the default) or left out (drop)",
+        { arg: "<policy>" },
       ),
       preset: oneOf(
         ["auto", ...SELECTION_PRESETS],
@@ -121,6 +133,12 @@ targets:
     },
   },
   async ([input, output], v) => {
+    for (const p of [input, output])
+      if (isRemoteAddress(p))
+        throw usageError(
+          "convert",
+          `${p}: convert reads and writes local files only; download the checkpoint first (inspect, lint, audit --sample and report --sample read remote addresses)`,
+        );
     const target = v.to;
     const layout = v.layout;
     if (target === undefined && layout === undefined) {
@@ -157,6 +175,7 @@ targets:
         verify: v.verify,
         allowNonfinite: v["allow-nonfinite"],
         badScales: v["bad-scales"],
+        mtp: v.mtp as "float" | "drop" | undefined,
         onEvent: (e) => progress.on(e),
         signal,
       });

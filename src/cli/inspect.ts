@@ -2,6 +2,7 @@ import { type InspectResult, targetLabel } from "../report/index.js";
 import { inspectPath } from "../report/node.js";
 import { EXIT_FINDINGS, EXIT_OK } from "./failure.js";
 import { defineCommand, flag, list } from "./options.js";
+import { fetchedLine, remoteOptions, tokenOption } from "./remote.js";
 import { formatBytes, formatCount, formatTable } from "./text-format.js";
 
 export const command = defineCommand(
@@ -9,7 +10,9 @@ export const command = defineCommand(
     name: "inspect",
     summary: "describe a checkpoint from its headers: layout, sizes, compatibility, TP splits",
     args: ["path"],
-    about: "Reads config.json, the index and the shard headers (never tensor data).",
+    about: `Reads config.json, the index and the shard headers (never tensor data). <path> is a
+directory, an index or a .safetensors file, or the URL of one (read with HTTP Range requests),
+or hf://org/model[@revision] (HF_ENDPOINT changes the Hub's address).`,
     options: {
       include: list(
         "GLOB",
@@ -18,10 +21,12 @@ export const command = defineCommand(
       ),
       all: flag("print every tensor (default: the first 40 unless --include is given)"),
       json: flag("print the result as JSON (schema fp8kit.inspect/1, see docs/REPORT.md)"),
+      token: tokenOption,
     },
   },
   async ([path], v) => {
-    const r = await inspectPath(path, { filter: v.include });
+    const { remote, done } = remoteOptions(path, v.token);
+    const r = await inspectPath(path, { filter: v.include, remote }).finally(done);
     process.stdout.write(
       `${v.json ? JSON.stringify(r, null, 2) : printInspect(r, v.all || v.include.length > 0)}\n`,
     );
@@ -32,6 +37,8 @@ export const command = defineCommand(
 function printInspect(r: InspectResult, all: boolean): string {
   const a = r.architecture;
   const out: string[] = [`checkpoint: ${r.path}`];
+  const fetched = fetchedLine(r);
+  if (fetched) out.push(fetched);
   const arch = [
     `${a.architectures.join(", ") || "unknown architecture"}${a.modelType ? ` (${a.modelType})` : ""}`,
     a.hiddenSize ? `hidden ${a.hiddenSize}` : "",
@@ -57,6 +64,10 @@ function printInspect(r: InspectResult, all: boolean): string {
     out.push(
       `  ${l.quantizedWeights} quantized weights; scale storage ${tally(l.scaleDtypes).join(", ")}; blocks ${tally(l.blocks).join(", ")}`,
     );
+  }
+  if (r.ascend) {
+    const types = Object.entries(r.ascend.types).map(([k, v]) => `${k} x${v}`);
+    out.push(`${r.ascend.label}: ${r.ascend.entries} entries (${types.join(", ")})`);
   }
   out.push("", "compatibility:");
   const rows = [["target", "status", "tensors", "why"]];

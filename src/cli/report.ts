@@ -1,7 +1,9 @@
 import { COMPARE_FORMAT_NAMES, type CompareFormat } from "../report/index.js";
 import { defaultAuditThreads, writeReport } from "../report/node.js";
+import { isRemoteAddress } from "../safetensors/index.js";
 import { EXIT_OK } from "./failure.js";
 import { count, defineCommand, flag, list, text, usageError, value } from "./options.js";
+import { fetchedLine, remoteOptions, tokenOption } from "./remote.js";
 import { formatBytes } from "./text-format.js";
 
 /** `mxfp8,nvfp4`: a comma-separated list of compared formats. */
@@ -23,7 +25,8 @@ export const command = defineCommand(
     summary: "write a self-contained HTML report with charts (errors, scales, codes, formats)",
     args: ["path"],
     usage: "<path> --out report.html [options]",
-    about: "Needs the optional packages d3 and @observablehq/plot (installed by default).",
+    about: `Needs the optional packages d3 and @observablehq/plot (installed by default). <path> (and
+--against) may be remote (a URL, or hf://org/model[@revision]); then --sample is required.`,
     options: {
       out: text("FILE", "the HTML file to write (required; one self-contained file, opens offline)", {
         short: "o",
@@ -43,10 +46,18 @@ export const command = defineCommand(
         aliases: ["threads"],
       }),
       json: flag("also print the report data as JSON (schema fp8kit.report/1)"),
+      token: tokenOption,
     },
   },
   async ([path], v) => {
     if (v.out === undefined) throw usageError("report", "report needs --out FILE");
+    const remoteInput = [path, v.against ?? ""].find(isRemoteAddress);
+    if (remoteInput && !v.sample)
+      throw usageError(
+        "report",
+        `${remoteInput}: a full audit of a remote checkpoint downloads every weight; pass --sample N, or download the checkpoint first`,
+      );
+    const { remote, done } = remoteOptions(remoteInput ?? path, v.token);
     const r = await writeReport(path, v.out, {
       against: v.against,
       formats: v.formats,
@@ -54,9 +65,13 @@ export const command = defineCommand(
       sample: v.sample,
       seed: v.seed,
       workers: v.workers ?? defaultAuditThreads(),
-    });
+      remote,
+    }).finally(done);
+    const fetched = fetchedLine(r.data);
     process.stdout.write(
-      v.json ? `${JSON.stringify(r.data, null, 2)}\n` : `wrote ${r.out} (${formatBytes(r.bytes)})\n`,
+      v.json
+        ? `${JSON.stringify(r.data, null, 2)}\n`
+        : `wrote ${r.out} (${formatBytes(r.bytes)})${fetched ? `; ${fetched}` : ""}\n`,
     );
     return EXIT_OK;
   },

@@ -20,7 +20,13 @@ export interface Band {
   inScale: [number, number] | null;
   outData: number;
   outScale: number | null;
+  /** Where the band's rows start in the op's auxiliary output (W4A8's `scale_bias`), or null. */
+  outAux: number | null;
 }
+
+/** Rows that must stay together in a band: INT4 codes pack rows in pairs. */
+const rowPairs = (c: TensorOp["source"] | TensorOp["target"]) =>
+  c?.kind === "int-channel" && c.bits === 4 ? 2 : 1;
 
 /** Split a transform op into bands of whole block rows (see quant/kernels/decode-band.ts). */
 export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: number; bands: Band[] } {
@@ -31,7 +37,7 @@ export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: num
   const total = shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const [sbr, sbc] = blockOf(src);
   const [tbr, tbc] = blockOf(tgt);
-  const unit = lcm(sbr, tbr);
+  const unit = lcm(lcm(sbr, tbr), lcm(rowPairs(src), rowPairs(tgt)));
   // Rows per matrix: all rows when no block spans rows and nothing is transposed.
   const whole = op.transpose || op.transposeInput;
   const R = (unit === 1 && !whole) || shape.length < 2 ? total : shape[shape.length - 2];
@@ -44,6 +50,7 @@ export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: num
   const tSC = Math.ceil(cols / tbc) * scaleBytes(tgt);
   const sSR = Math.ceil(R / sbr);
   const tSR = Math.ceil(R / tbr);
+  const auxRow = op.output.aux ? op.output.aux.byteLength / total : 0;
   const bands: Band[] = [];
   for (let b = 0; b < B; b++) {
     for (let r0 = 0; r0 < R; r0 += bandRows) {
@@ -52,9 +59,13 @@ export function bandsOf(op: TensorOp, bandElements = BAND_ELEMENTS): { cols: num
       bands.push({
         rows,
         inData: [row * sRow, rows * sRow],
-        inScale: src.kind === "block" ? [(b * sSR + r0 / sbr) * sSC, Math.ceil(rows / sbr) * sSC] : null,
+        inScale:
+          src.kind === "block" || src.kind === "int-channel"
+            ? [(b * sSR + r0 / sbr) * sSC, Math.ceil(rows / sbr) * sSC]
+            : null,
         outData: row * tRow,
         outScale: tgt.kind !== "plain" ? (b * tSR + r0 / tbr) * tSC : null,
+        outAux: op.output.aux ? row * auxRow : null,
       });
     }
   }

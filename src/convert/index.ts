@@ -3,7 +3,12 @@
  * Node runner (`convertCheckpoint`) is exported from `./node.ts`.
  */
 
-export { type ErrorStats as ConvertErrorStats, summarizeErrorStats } from "../quant/error-stats.js";
+export {
+  type ErrorStats as ConvertErrorStats,
+  emptyStats,
+  mergeStats,
+  summarizeErrorStats,
+} from "../quant/error-stats.js";
 export { convertBand } from "../quant/kernels/convert-band.js";
 export { decodeBand } from "../quant/kernels/decode-band.js";
 export { type EncodedBand, encodeBand } from "../quant/kernels/encode-band.js";

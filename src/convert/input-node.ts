@@ -5,7 +5,7 @@
  */
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { parseConfigJson } from "../checkpoint/index.js";
+import { ASCEND_DESCRIPTION_FILE, parseConfigJson } from "../checkpoint/index.js";
 import {
   type Checkpoint,
   type CheckpointTensor,
@@ -27,6 +27,8 @@ export interface InputInfo {
   isDir: boolean;
   config: Record<string, unknown> | null;
   hfQuantConfig: Record<string, unknown> | null;
+  /** Ascend's `quant_model_description.json` parsed, or null. */
+  ascendDescription: Record<string, unknown> | null;
   checkpoint: Checkpoint;
   tensors: CheckpointTensor[];
   /** Size and mtime of every shard, config.json and hf_quant_config.json: what the job id fingerprints. */
@@ -60,8 +62,13 @@ export async function openInput(path: string): Promise<InputInfo> {
   };
   const config = await readJson("config.json");
   const hfQuantConfig = await readJson(HF_QUANT_CONFIG);
+  const ascendDescription = await readJson(ASCEND_DESCRIPTION_FILE);
   const checkpoint = await openCheckpointIn(dir);
-  const sideFiles = [...(config ? ["config.json"] : []), ...(hfQuantConfig ? [HF_QUANT_CONFIG] : [])];
+  const sideFiles = [
+    ...(config ? ["config.json"] : []),
+    ...(hfQuantConfig ? [HF_QUANT_CONFIG] : []),
+    ...(ascendDescription ? [ASCEND_DESCRIPTION_FILE] : []),
+  ];
   const names = isDir ? [...checkpoint.shards, ...sideFiles] : checkpoint.shards;
   const files: InputFile[] = [];
   for (const n of names) {
@@ -74,5 +81,14 @@ export async function openInput(path: string): Promise<InputInfo> {
       throw new ConvertError("read-failed", `${p}: cannot stat (${(e as Error).message})`, { cause: e });
     }
   }
-  return { dir: dir.dir, isDir, config, hfQuantConfig, checkpoint, tensors: checkpoint.tensors, files };
+  return {
+    dir: dir.dir,
+    isDir,
+    config,
+    hfQuantConfig,
+    ascendDescription,
+    checkpoint,
+    tensors: checkpoint.tensors,
+    files,
+  };
 }

@@ -9,6 +9,7 @@
  */
 import { readdir, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, sep } from "node:path";
+import { ASCEND_DESCRIPTION_FILE } from "../checkpoint/index.js";
 import { buildIndexJson, INDEX_FILE_NAME, SafetensorsError } from "../safetensors/index.js";
 import { copyFileAtomic, fsAdvice, targetOfTempName, writeFileAtomic, writeFs } from "../safetensors/node.js";
 import { ConvertError } from "./errors.js";
@@ -46,10 +47,19 @@ export function outputFailure(path: string, what: string, e: unknown): ConvertEr
   return new ConvertError("write-failed", message, { cause: e });
 }
 
-/** Input files the conversion rewrites or replaces, so never copies (nor hidden files, nor shards). */
+/**
+ * Input files the conversion rewrites or replaces, so never copies (nor hidden files, nor shards):
+ * any safetensors index (msModelSlim's `quant_model_weights.safetensors.index.json` too, which would
+ * name shards that are not there) and Ascend description files, whatever their suffix (a stale one
+ * beside the new one breaks vllm-ascend's lookup, ASCEND.md §1.2).
+ */
 const NOT_COPIED = new Set([INDEX_FILE_NAME, "config.json", HF_QUANT_CONFIG]);
 const isCopied = (name: string) =>
-  !name.startsWith(".") && !name.endsWith(".safetensors") && !NOT_COPIED.has(name);
+  !name.startsWith(".") &&
+  !name.endsWith(".safetensors") &&
+  !name.endsWith(".safetensors.index.json") &&
+  !/^quant_model_description.*\.json$/.test(name) &&
+  !NOT_COPIED.has(name);
 
 /** The entries of directory `path` (only its files with `filesOnly`); a failure is a `read-failed` ConvertError. */
 async function listDir(path: string, filesOnly = false): Promise<string[]> {
@@ -266,6 +276,9 @@ export async function finalizeOutput(
   // ModelOpt's own file, which vLLM reads (as ModelOpt writes it, with a 4-space indent).
   const hfq = plan.hfQuantConfig;
   if (hfq) await write(HF_QUANT_CONFIG, (p) => writeFileAtomic(p, `${JSON.stringify(hfq, null, 4)}\n`));
+  // Ascend's description file, which vllm-ascend reads instead of a quantization_config.
+  const desc = plan.ascendDescription;
+  if (desc) await write(ASCEND_DESCRIPTION_FILE, (p) => writeFileAtomic(p, json(desc)));
   await write(OUTPUT_MARKER, (p) => writeFileAtomic(p, json(journal)));
   const weightMap = new Map<string, string>();
   for (const s of plan.shards) for (const t of s.layout.tensors) weightMap.set(t.name, s.fileName);

@@ -8,13 +8,18 @@
  *   planConversion(input: PlanInput, options: ConvertOptions) -> ConvertPlan   (throws ConvertError)
  */
 import {
+  type AscendQuantType,
   activationScaleTensor,
+  ascendDescription,
+  ascendQuantizes,
   type ConfigTarget,
   conversionRefusal,
   type DetectedLayout,
   detectLayout,
+  fixedBlockOf,
   formatsOf,
   hfQuantConfigFor,
+  isRoutedExpert,
   type LayoutFormat,
   matchAny,
   OUTPUT_FAMILIES,
@@ -24,15 +29,23 @@ import {
   RECOGNIZER_OF,
   rewriteConfig,
   type SelectionPreset,
+  scaleBiasChunks,
   selectTensors,
   sourceCodecOf,
   type TensorChoice,
   type TensorEntry,
+  type Writer,
   type WrittenFormat,
   writerOf,
 } from "../checkpoint/index.js";
 import { relabelRefusal } from "../quant/kernels/relabel-band.js";
-import type { MxRule, RequantPath, SourceCodec, TargetCodec } from "../quant/kernels/types.js";
+import {
+  type MxRule,
+  type RequantPath,
+  type SourceCodec,
+  type TargetCodec,
+  WHOLE_ROW,
+} from "../quant/kernels/types.js";
 import {
   type Dtype,
   parseSize,
@@ -43,8 +56,18 @@ import {
 } from "../safetensors/index.js";
 import { ConvertError } from "./errors.js";
 
-export type TargetName = "bf16" | "fp16" | "fp32" | "fp8" | "mxfp8" | "mxfp4" | "nvfp4";
-export const TARGET_NAMES: readonly TargetName[] = ["bf16", "fp16", "fp32", "fp8", "mxfp8", "mxfp4", "nvfp4"];
+export type TargetName = "bf16" | "fp16" | "fp32" | "fp8" | "mxfp8" | "mxfp4" | "nvfp4" | "w8a8" | "w4a8";
+export const TARGET_NAMES: readonly TargetName[] = [
+  "bf16",
+  "fp16",
+  "fp32",
+  "fp8",
+  "mxfp8",
+  "mxfp4",
+  "nvfp4",
+  "w8a8",
+  "w4a8",
+];
 
 /** Output layouts (`--layout`): a serving stack's dialect, or `dense`. */
 export type LayoutName = OutputFamily;
@@ -83,7 +106,16 @@ export interface ConvertOptions {
    * `refuse` (default) fails naming shard, tensor and block; `keep` converts the stored values.
    */
   badScales?: BadScalePolicy;
+  /**
+   * The multi-token-prediction layer of a DeepSeek-style model (layers from `num_hidden_layers` on)
+   * in an Ascend output: `float` (default) writes it unquantized and described FLOAT, as
+   * vllm-ascend asks; `drop` leaves it out.
+   */
+  mtp?: MtpPolicy;
 }
+
+export type MtpPolicy = "float" | "drop";
+export const MTP_POLICIES: readonly MtpPolicy[] = ["float", "drop"];
 
 export type BadScalePolicy = "refuse" | "keep";
 export const BAD_SCALE_POLICIES: readonly BadScalePolicy[] = ["refuse", "keep"];
@@ -91,7 +123,8 @@ export const BAD_SCALE_POLICIES: readonly BadScalePolicy[] = ["refuse", "keep"];
 /** The options with every default filled in (what the journal records). */
 export type ResolvedOptions = Required<ConvertOptions> & { maxShardSize: number };
 
-const QUANTIZED_TARGETS: readonly TargetName[] = ["fp8", "mxfp8", "mxfp4", "nvfp4"];
+const QUANTIZED_TARGETS: readonly TargetName[] = ["fp8", "mxfp8", "mxfp4", "nvfp4", "w8a8", "w4a8"];
+const ASCEND_TARGETS: readonly TargetName[] = ["w8a8", "w4a8", "mxfp8"];
 
 /** Options only some targets use (with their flags); given for another target they are refused. */
 const TARGET_OPTIONS: readonly [keyof ConvertOptions, string, readonly TargetName[]][] = [
@@ -106,6 +139,7 @@ const TARGET_OPTIONS: readonly [keyof ConvertOptions, string, readonly TargetNam
   ["exclude", "--exclude", QUANTIZED_TARGETS],
   ["requantize", "--requantize", QUANTIZED_TARGETS],
   ["allowLossy", "--allow-lossy", QUANTIZED_TARGETS],
+  ["mtp", "--mtp", ASCEND_TARGETS],
 ];
 
 /** The layout each target is written in when `--layout` is not given (today's commands). */
@@ -117,6 +151,8 @@ export const DEFAULT_LAYOUT: Readonly<Record<TargetName, LayoutName>> = {
   mxfp8: "compressed-tensors",
   mxfp4: "compressed-tensors",
   nvfp4: "compressed-tensors",
+  w8a8: "ascend",
+  w4a8: "ascend",
 };
 
 /** The target of a layout given alone, when the source's own format is not one the layout writes. */
@@ -125,6 +161,7 @@ export const DEFAULT_TARGET: Readonly<Record<LayoutName, TargetName>> = {
   "compressed-tensors": "fp8",
   modelopt: "nvfp4",
   "gpt-oss": "mxfp4",
+  ascend: "w8a8",
   dense: "bf16",
 };
 
@@ -137,6 +174,7 @@ export const DEFAULT_MX_RULE: Readonly<Record<LayoutName, MxRule>> = {
   "compressed-tensors": "ct",
   modelopt: "modelopt",
   "gpt-oss": "triton",
+  ascend: "floor",
   dense: "floor",
 };
 
@@ -220,6 +258,12 @@ export function resolveOptions(
 ): ResolvedOptions {
   const [target, layout] = resolveTargetAndLayout(o, source);
   refuseUnusedOptions(o, target);
+  if (o.mtp !== undefined && layout !== "ascend") {
+    throw new ConvertError(
+      "invalid-option",
+      `--mtp does not apply to --layout ${layout} (it is for --layout ascend)`,
+    );
+  }
   const writer = isDense(target)
     ? null
     : writerOf(layout as Exclude<LayoutName, "dense">, target as WrittenFormat);
@@ -255,7 +299,14 @@ export function resolveOptions(
     exclude: o.exclude ?? [],
     maxShardSize: parseSize(o.maxShardSize ?? "5GB"),
     badScales: o.badScales ?? "refuse",
+    mtp: o.mtp ?? "float",
   };
+  if (!MTP_POLICIES.includes(r.mtp)) {
+    throw new ConvertError(
+      "invalid-option",
+      `--mtp must be one of ${MTP_POLICIES.join(", ")}, got ${JSON.stringify(r.mtp)}`,
+    );
+  }
   if (!BAD_SCALE_POLICIES.includes(r.badScales)) {
     throw new ConvertError(
       "invalid-option",
@@ -286,6 +337,8 @@ export interface PlanInput {
   config: Record<string, unknown> | null;
   /** ModelOpt's hf_quant_config.json parsed, or null/absent. */
   hfQuantConfig?: Record<string, unknown> | null;
+  /** Ascend's quant_model_description.json parsed, or null/absent. */
+  ascendDescription?: Record<string, unknown> | null;
   tensors: readonly InputTensor[];
 }
 
@@ -325,7 +378,15 @@ export interface TensorOp {
     tensorScale: string | null;
     tensorScaleShard: string | null;
   };
-  output: { data: OpTensor; scale: OpTensor | null; tensorScale: OpTensor | null };
+  output: {
+    data: OpTensor;
+    scale: OpTensor | null;
+    tensorScale: OpTensor | null;
+    /** Written as zeros, shaped as the scale (Ascend's `weight_offset`). */
+    zeros?: OpTensor | null;
+    /** A per-row companion the kernel computes with the codes (Ascend W4A8's `scale_bias`). */
+    aux?: OpTensor | null;
+  };
   /** For `relabel` ops: whether the scales need a value check before writing. */
   relabel: RelabelMode | null;
   /**
@@ -379,9 +440,13 @@ export interface ConvertPlan {
   config: Record<string, unknown> | null;
   /** ModelOpt's `hf_quant_config.json` for a `modelopt` output (written even without a config.json), else null. */
   hfQuantConfig: Record<string, unknown> | null;
+  /** Ascend's `quant_model_description.json` for an `ascend` output, else null. */
+  ascendDescription: Record<string, unknown> | null;
   totalSize: number;
   bytesIn: number;
   bytesOut: number;
+  /** What the same tensors take in BF16 (copied tensors as they are): what a BF16 checkpoint of the model needs. */
+  bf16Bytes: number;
   choices: TensorChoice[];
 }
 
@@ -393,6 +458,8 @@ const DENSE: Record<string, { dtype: "BF16" | "F16" | "F32"; name: "bfloat16" | 
   fp16: { dtype: "F16", name: "float16" },
   fp32: { dtype: "F32", name: "float32" },
 };
+
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 const bytesOf = (dtype: Dtype, shape: readonly number[]) => {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -417,6 +484,47 @@ interface OpContext {
   weightOnly: boolean;
   /** Dense stacked experts the target layout holds are quantized (an unquantized input). */
   quantizesExperts: boolean;
+  /** Whether a tensor belongs to the MTP layer an Ascend output writes FLOAT (`--mtp float`). */
+  isMtp: (name: string) => boolean;
+  /** MTP tensors were left out (`--mtp drop`). */
+  droppedMtp: boolean;
+  /** W4A8: MoE layers kept W8A8 because one of their experts cannot be INT4 (`int8MoeLayers`). */
+  int8Moe: ReadonlySet<string>;
+}
+
+/**
+ * The multi-token-prediction layers of a DeepSeek-style model: `model.layers.{i}` with i at or
+ * beyond config.json's `num_hidden_layers` (DeepSeek-V3's layer 61; vLLM's `deepseek_mtp.py` builds
+ * it from `num_nextn_predict_layers`, and the main model skips those weights).
+ */
+function mtpTest(config: PlanInput["config"]): (name: string) => boolean {
+  const n = config?.num_hidden_layers;
+  if (typeof n !== "number" || !Number.isSafeInteger(n)) return () => false;
+  return (name) => {
+    const m = /^model\.layers\.(\d+)\./.exec(name);
+    return m !== null && Number(m[1]) >= n;
+  };
+}
+
+/** The quantization type vllm-ascend reads for each written tensor of `op` (ASCEND.md §1.3). */
+function ascendTypeOf(op: TensorOp): AscendQuantType {
+  if (op.target?.kind === "mx") return "W8A8_MXFP8";
+  if (op.target?.kind !== "int-channel") return "FLOAT";
+  return op.target.bits === 4 ? "W4A8_DYNAMIC" : "W8A8_DYNAMIC";
+}
+
+/** `quant_model_description.json` of an Ascend output: every written tensor, in shard order. */
+function ascendDescriptionOf(ops: readonly TensorOp[], shards: readonly PlannedShard[]) {
+  const entries: { name: string; type: AscendQuantType }[] = [];
+  for (const s of shards)
+    for (const k of s.ops) {
+      const op = ops[k];
+      const type = ascendTypeOf(op);
+      const o = op.output;
+      for (const t of [o.data, o.scale, o.zeros, o.aux, o.tensorScale])
+        if (t) entries.push({ name: t.name, type });
+    }
+  return ascendDescription(entries);
 }
 
 /** Refuses a layout `convert` cannot write `opts.target` from (the rule `inspect` also applies). */
@@ -445,12 +553,41 @@ function selectPlain(detected: DetectedLayout, opts: ResolvedOptions, config: Pl
   const selected = isQuantizedInput
     ? new Set(selection.choices.filter((c) => c.quantize && c.reason === "--include").map((c) => c.name))
     : selection.selected;
-  const choices = selection.choices.map((c) =>
+  let choices = selection.choices.map((c) =>
     isQuantizedInput && c.quantize && !selected.has(c.name)
       ? { ...c, quantize: false, reason: "kept: input is already quantized (use --include to add tensors)" }
       : c,
   );
+  if (opts.layout === "ascend" && !isQuantizedInput)
+    choices = ascendChoices(detected, opts, choices, selected);
   return { preset: selection.preset, selected, choices };
+}
+
+/**
+ * An unquantized input written for Ascend is quantized as msModelSlim's recipes quantize it (the
+ * linears under `self_attn` and `mlp`, `ascendQuantizes`), whatever the preset: stacked experts
+ * `[E, out, in]` included, so that a BF16 input gives what its FP8 version gives. `--exclude` wins.
+ */
+function ascendChoices(
+  detected: DetectedLayout,
+  opts: ResolvedOptions,
+  choices: TensorChoice[],
+  selected: Set<string>,
+): TensorChoice[] {
+  const byName = new Map(detected.plain.map((t) => [t.name, t]));
+  return choices.map((c) => {
+    const t = byName.get(c.name);
+    const linear =
+      t !== undefined &&
+      (t.dtype === "BF16" || t.dtype === "F16" || t.dtype === "F32") &&
+      (t.shape.length === 2 || t.shape.length === 3) &&
+      c.name.endsWith(".weight") &&
+      ascendQuantizes(c.name) &&
+      !matchAny(c.name, opts.exclude);
+    if (!linear || c.quantize) return c;
+    selected.add(c.name);
+    return { ...c, quantize: true, reason: "Ascend quantizes the linears under self_attn and mlp" };
+  });
 }
 
 /** The writer of the options' quantized target (null for dense targets). */
@@ -486,6 +623,10 @@ function targetCodecOf(opts: ResolvedOptions): TargetCodec | null {
         rule: modelopt ? "modelopt" : "compressed-tensors",
       };
     }
+    case "w8a8":
+    case "w4a8":
+      // Per weight (targetOf): a W4A8 output stores routed experts as INT4, the rest as INT8.
+      return { kind: "int-channel", bits: 8 };
     default:
       return null;
   }
@@ -498,17 +639,82 @@ const tensorOf = (name: string, dtype: Dtype, shape: number[]): OpTensor => ({
   byteLength: bytesOf(dtype, shape),
 });
 
-/** Output tensors of a weight written in the target layout (codes, block scales, NVFP4's scalar). */
-function quantOutput(opts: ResolvedOptions, weightName: string, shape: number[]): TensorOp["output"] {
-  const writer = writerOfOptions(opts)!;
+/**
+ * Whether a routed expert weight of `shape` can be packed INT4: rows that pair up (`[out / 2, in]`)
+ * and, for down projections, rows that split into the 16 chunks of `scale_bias` (ASCEND.md §4.2).
+ */
+function int4Fits(name: string, shape: readonly number[]): boolean {
+  return (
+    shape.length >= 2 &&
+    shape[shape.length - 2] % 2 === 0 &&
+    shape[shape.length - 1] % scaleBiasChunks(name) === 0
+  );
+}
+
+/** The MoE a routed expert belongs to (`model.layers.3.mlp` of `model.layers.3.mlp.experts.7.up_proj.weight`). */
+const moeOf = (name: string) => name.slice(0, name.indexOf(".experts."));
+
+/**
+ * The MoE layers whose experts cannot all be INT4: vllm-ascend takes one type per MoE layer (expert
+ * 0's, and every fused weight must agree, `modelslim_config.py:444-467`), so one expert that does not
+ * fit keeps the whole layer W8A8.
+ */
+function int8MoeLayers(names: readonly { name: string; shape: readonly number[] }[]): Set<string> {
+  const out = new Set<string>();
+  for (const { name, shape } of names)
+    if (isRoutedExpert(name) && !int4Fits(name, shape)) out.add(moeOf(name));
+  return out;
+}
+
+/**
+ * Whether an Ascend W4A8 output stores weight `name` of `shape` as packed INT4: routed experts of a
+ * MoE layer whose experts all fit (`int4Fits`); the other quantized linears are W8A8 (ASCEND.md §4.1).
+ */
+function isInt4(ctx: OpContext, name: string, shape: readonly number[]): boolean {
+  if (ctx.opts.target !== "w4a8" || !isRoutedExpert(name)) return false;
+  return int4Fits(name, shape) && !ctx.int8Moe.has(moeOf(name));
+}
+
+/** The writer and target codec of weight `name` (W4A8 outputs mix INT4 experts and INT8 linears). */
+function targetOf(ctx: OpContext, name: string, shape: readonly number[]): [Writer, TargetCodec] {
+  const { opts } = ctx;
+  if (opts.layout !== "ascend" || ctx.target?.kind !== "int-channel")
+    return [writerOfOptions(opts)!, ctx.target!];
+  if (isInt4(ctx, name, shape))
+    return [writerOf("ascend", "w4a8")!, { kind: "int-channel", bits: 4, scaleBias: scaleBiasChunks(name) }];
+  return [writerOf("ascend", "w8a8")!, { kind: "int-channel", bits: 8 }];
+}
+
+/** Output tensors of a weight written in the target layout (codes, block scales, NVFP4's scalar, Ascend's offsets). */
+function quantOutput(ctx: OpContext, weightName: string, shape: number[]): TensorOp["output"] {
+  const { opts } = ctx;
+  const [writer, target] = targetOf(ctx, weightName, shape);
   const block: [number, number] =
-    opts.target === "fp8" ? opts.block : opts.target === "nvfp4" ? [1, 16] : [1, 32];
-  const scaleDtype: Dtype =
-    opts.target === "fp8" ? FP8_SCALE_DTYPE[opts.scaleDtype] : opts.target === "nvfp4" ? "F8_E4M3" : "U8";
+    opts.target === "fp8"
+      ? opts.block
+      : target.kind === "int-channel"
+        ? [1, WHOLE_ROW]
+        : fixedBlockOf(writer)!;
+  const scaleDtype: Dtype = opts.target === "fp8" ? FP8_SCALE_DTYPE[opts.scaleDtype] : writer.scaleDtypes[0];
   const t = outputTensors(writer, weightName, shape, block, scaleDtype);
   const of = (x: { name: string; dtype: Dtype; shape: number[] }) => tensorOf(x.name, x.dtype, x.shape);
-  return { data: of(t.data), scale: of(t.scale), tensorScale: t.tensorScale ? of(t.tensorScale) : null };
+  const out: TensorOp["output"] = {
+    data: of(t.data),
+    scale: of(t.scale),
+    tensorScale: t.tensorScale ? of(t.tensorScale) : null,
+  };
+  if (t.zeros) out.zeros = of(t.zeros);
+  if (t.aux) out.aux = of(t.aux);
+  return out;
 }
+
+/** Bytes an op's output tensors take. */
+const outputBytes = (o: TensorOp["output"]) =>
+  o.data.byteLength +
+  (o.scale?.byteLength ?? 0) +
+  (o.tensorScale?.byteLength ?? 0) +
+  (o.zeros?.byteLength ?? 0) +
+  (o.aux?.byteLength ?? 0);
 
 /** Whether `target` follows one of compressed-tensors' producer rules (computed on BF16 weights). */
 function isCtRule(target: TargetCodec): boolean {
@@ -521,19 +727,23 @@ function isCtRule(target: TargetCodec): boolean {
 function viaOf(opts: ResolvedOptions, source: SourceCodec, target: TargetCodec): { via?: "BF16" } {
   if (target.kind === "fp8-block" && source.kind !== "plain" && opts.requant === "sglang")
     return { via: "BF16" };
-  if (isCtRule(target) && !(source.kind === "plain" && source.dtype === "BF16")) return { via: "BF16" };
+  // compressed-tensors' rules, and msModelSlim (Ascend), quantize BF16 models: other input goes through BF16.
+  const bf16Model = isCtRule(target) || (opts.layout === "ascend" && target.kind === "mx");
+  if (bf16Model && !(source.kind === "plain" && source.dtype === "BF16")) return { via: "BF16" };
   return {};
 }
 
 /** Groups of 32 (MX) or 16 (NVFP4) need whole groups per row; fp8 blocks may be partial. */
 function groupFits(opts: ResolvedOptions, shape: readonly number[]): boolean {
-  if (opts.target === "fp8") return true;
+  if (opts.target === "fp8" || opts.target === "w8a8" || opts.target === "w4a8") return true;
   const group = opts.target === "nvfp4" ? 16 : 32;
   return shape.length >= 1 && shape[shape.length - 1] % group === 0;
 }
 const moduleOf = (name: string) => name.replace(/\.weight$/, "");
-const targetNote = (opts: ResolvedOptions) =>
-  `${opts.layout} ${opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target}`;
+const targetNote = (opts: ResolvedOptions, target: TargetCodec) =>
+  target.kind === "int-channel"
+    ? `ascend ${target.bits === 4 ? "W4A8_DYNAMIC (INT4)" : "W8A8_DYNAMIC (INT8)"} per channel`
+    : `${opts.layout} ${opts.target === "fp8" ? `fp8 ${opts.scaleFmt}` : opts.target}`;
 
 /** Scale storages whose every value every other float storage holds exactly (powers of two). */
 const POWER_OF_TWO_STORAGE = new Set(["ue8m0"]);
@@ -548,7 +758,9 @@ function relabelModeOf(ctx: OpContext, w: QuantizedWeight, target: TargetCodec):
   if (ctx.opts.requantize) return null;
   const source = sourceCodecOf(w);
   const cols = w.shape[w.shape.length - 1];
-  if (relabelRefusal({ source, target, cols }) !== null || source.kind !== "block") return null;
+  if (relabelRefusal({ source, target, cols }) !== null) return null;
+  if (source.kind === "int-channel") return "exact";
+  if (source.kind !== "block") return null;
   if (target.kind === "nvfp4") return target.tensorScale === source.tensorScale ? "exact" : "check";
   const exactPow2 = POWER_OF_TWO_STORAGE.has(source.scaleStorage);
   const powerOfTwoTarget =
@@ -613,6 +825,7 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
     };
   };
   if (ctx.dense) return toDense(`dequantize ${w.element} -> ${ctx.dense.dtype}`);
+  if (ctx.isMtp(w.name)) return toDense("dequantize to BF16: the MTP layer is written FLOAT (--mtp float)");
   const holds = writerOfOptions(opts)?.holds;
   if (holds && !holds.test(w.name)) {
     ctx.keptModules.push(moduleOf(w.name));
@@ -624,11 +837,10 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
       `dequantize to BF16: row length ${w.shape[w.shape.length - 1]} is not a multiple of ${opts.target === "nvfp4" ? 16 : 32}`,
     );
   }
-  const output = quantOutput(opts, w.name, w.shape);
-  const target = ctx.target!;
+  const output = quantOutput(ctx, w.name, w.shape);
+  const target = targetOf(ctx, w.name, w.shape)[1];
   const mode = relabelModeOf(ctx, w, target);
-  const bytesOut =
-    output.data.byteLength + (output.scale?.byteLength ?? 0) + (output.tensorScale?.byteLength ?? 0);
+  const bytesOut = outputBytes(output);
   if (mode !== null) {
     const note =
       mode === "exact"
@@ -640,7 +852,7 @@ function weightOp(ctx: OpContext, w: QuantizedWeight, t: InputTensor, index: num
   return {
     ...base,
     action: "requantize",
-    note: `requantize ${w.element} -> ${targetNote(opts)}${via}`,
+    note: `requantize ${w.element} -> ${targetNote(opts, target)}${via}`,
     output,
     target,
     bytesOut,
@@ -683,6 +895,7 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
   // does (`downcast_to_mxfp_torch(..., axis=1)`), into blocks `[E, out, in/32, 16]`.
   const stackedExperts =
     !ctx.dense &&
+    opts.layout === "gpt-oss" &&
     ctx.quantizesExperts &&
     holds?.test(t.name) === true &&
     t.shape.length === 3 &&
@@ -692,7 +905,7 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     const logical = [shape[0], shape[2], shape[1]];
     if (logical[2] % 32 === 0) return expertsOp(ctx, t, logical, input, index);
   }
-  const wantQuant = !ctx.dense && ctx.selected.has(t.name);
+  const wantQuant = !ctx.dense && ctx.selected.has(t.name) && !ctx.isMtp(t.name);
   if (wantQuant && holds && !holds.test(t.name)) {
     ctx.keptModules.push(moduleOf(t.name));
     return copy(`kept: ${holds.why}`);
@@ -709,22 +922,22 @@ function plainOp(ctx: OpContext, t: InputTensor, index: number): TensorOp {
     }
     return copy(ctx.choiceOf.get(t.name)?.reason ?? "kept");
   }
-  const output = quantOutput(opts, t.name, shape);
+  const output = quantOutput(ctx, t.name, shape);
+  const target = targetOf(ctx, t.name, shape)[1];
   const source: SourceCodec = { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" };
   return {
     index,
     action: "quantize",
-    note: `quantize ${t.dtype} -> ${targetNote(opts)}`,
+    note: `quantize ${t.dtype} -> ${targetNote(opts, target)}`,
     input,
     output,
     relabel: null,
     shape,
     source,
-    target: ctx.target!,
-    ...viaOf(opts, source, ctx.target!),
+    target,
+    ...viaOf(opts, source, target),
     bytesIn: t.byteLength,
-    bytesOut:
-      output.data.byteLength + (output.scale?.byteLength ?? 0) + (output.tensorScale?.byteLength ?? 0),
+    bytesOut: outputBytes(output),
     shard: "",
   };
 }
@@ -742,12 +955,12 @@ function expertsOp(
   index: number,
 ): TensorOp {
   const { opts } = ctx;
-  const output = quantOutput(opts, t.name, logical);
+  const output = quantOutput(ctx, t.name, logical);
   const source: SourceCodec = { kind: "plain", dtype: t.dtype as "BF16" | "F16" | "F32" };
   return {
     index,
     action: "quantize",
-    note: `quantize ${t.dtype} -> ${targetNote(opts)}, each [in, out] matrix read transposed`,
+    note: `quantize ${t.dtype} -> ${targetNote(opts, ctx.target!)}, each [in, out] matrix read transposed`,
     input,
     output,
     relabel: null,
@@ -785,6 +998,14 @@ function configTargetOf(ctx: OpContext, preset: SelectionPreset): ConfigTarget {
       };
     case "gpt-oss":
       return { kind: "gpt-oss", modulesToNotConvert: keptModules };
+    case "ascend":
+      if (opts.target === "mxfp8") return { kind: "ascend", dropMtp: ctx.droppedMtp };
+      return {
+        kind: "ascend",
+        quantize: "w8a8_dynamic",
+        moeQuantize: opts.target === "w4a8" ? "w4a8_dynamic" : "w8a8_dynamic",
+        dropMtp: ctx.droppedMtp,
+      };
     default:
       throw new ConvertError("invalid-option", `no config for layout ${opts.layout}`);
   }
@@ -836,7 +1057,8 @@ function activationOp(
 /** The source's format and declared scale format, for the option defaults that follow the input. */
 function sourceFormatOf(detected: DetectedLayout): SourceFormat {
   const formats = new Set(detected.quantized.map((w) => RECOGNIZER_OF.get(w.layout)?.format ?? null));
-  const format = formats.size === 1 ? [...formats][0] : null;
+  // An Ascend W4A8 checkpoint mixes INT4 experts and INT8 linears (detect.ts): its format is w4a8.
+  const format = formats.size === 1 ? [...formats][0] : detected.kind === "ascend-w4a8" ? "w4a8" : null;
   const dtypes = new Set(detected.quantized.map((w) => SCALE_DTYPE_OPTION[w.scaleDtype] ?? null));
   const scaleDtype = dtypes.size === 1 ? [...dtypes][0] : null;
   return { format, scaleFmt: detected.scaleFmt, scaleDtype };
@@ -845,7 +1067,12 @@ function sourceFormatOf(detected: DetectedLayout): SourceFormat {
 /** Make the plan; throws `ConvertError` naming the shard and tensor for a layout it cannot convert. */
 export function planConversion(input: PlanInput, options: ConvertOptions): ConvertPlan {
   const { config, tensors } = input;
-  const detected = detectLayout(config, tensors, input.hfQuantConfig ?? null);
+  const detected = detectLayout(
+    config,
+    tensors,
+    input.hfQuantConfig ?? null,
+    input.ascendDescription ?? null,
+  );
   const opts = resolveOptions(options, sourceFormatOf(detected));
   const shardOf = new Map(tensors.map((t) => [t.name, t.shard]));
   refuseUnsupported(detected, opts, shardOf);
@@ -862,7 +1089,11 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
     keptModules: [],
     weightOnly: true,
     quantizesExperts: detected.kind === "unquantized",
+    isMtp: opts.layout === "ascend" ? mtpTest(config) : () => false,
+    droppedMtp: false,
+    int8Moe: opts.target === "w4a8" ? int8MoeLayers([...detected.quantized, ...detected.plain]) : new Set(),
   };
+  const dropMtp = opts.layout === "ascend" && opts.mtp === "drop";
   const quantByData = new Map(detected.quantized.map((w) => [w.data, w]));
   const plainNames = new Set(detected.plain.map((t) => t.name));
   const ops: TensorOp[] = [];
@@ -871,6 +1102,10 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
   let activationScales = 0;
   for (const t of tensors) {
     const w = quantByData.get(t.name);
+    if (dropMtp && ctx.isMtp(w?.name ?? t.name)) {
+      ctx.droppedMtp = true;
+      continue;
+    }
     if (w) {
       const op = weightOp(ctx, w, t, ops.length);
       ops.push(op);
@@ -900,9 +1135,11 @@ export function planConversion(input: PlanInput, options: ConvertOptions): Conve
     shards,
     config: config ? rewriteConfig(config, configTarget) : null,
     hfQuantConfig: hfQuantConfigFor(configTarget),
+    ascendDescription: opts.layout === "ascend" ? ascendDescriptionOf(ops, shards) : null,
     totalSize: shards.reduce((s, x) => s + x.bytes, 0),
     bytesIn: ops.reduce((s, o) => s + o.bytesIn, 0),
     bytesOut: ops.reduce((s, o) => s + o.bytesOut, 0),
+    bf16Bytes: ops.reduce((s, o) => s + (o.action === "copy" ? o.bytesOut : 2 * numel(o.shape)), 0),
     choices,
   };
 }
@@ -918,7 +1155,7 @@ function assignShards(ops: TensorOp[], max: number): PlannedShard[] {
       const op = ops[k];
       op.shard = fileName;
       descs.push({ name: op.output.data.name, dtype: op.output.data.dtype, shape: op.output.data.shape });
-      for (const extra of [op.output.scale, op.output.tensorScale]) {
+      for (const extra of [op.output.scale, op.output.zeros, op.output.aux, op.output.tensorScale]) {
         if (extra) descs.push({ name: extra.name, dtype: extra.dtype, shape: extra.shape });
       }
     }

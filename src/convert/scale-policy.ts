@@ -88,7 +88,8 @@ async function checkTensor(
 function scaleTensorsOf(input: Checkpoint, op: TensorOp, policy: BadScalePolicy) {
   const src = op.source;
   const out: { name: string; storage: ScaleStorage; element: SourceElement; perTensor: boolean }[] = [];
-  if (src === null || src.kind === "plain") return out;
+  // Integer channel scales are this run's own output, never read back here.
+  if (src === null || src.kind === "plain" || src.kind === "int-channel") return out;
   // Under `keep` only per-tensor scalars can be refused: block scales need not be read.
   if (src.kind === "block" && op.input.scale !== null && policy === "refuse")
     out.push({ name: op.input.scale, storage: src.scaleStorage, element: src.element, perTensor: false });

@@ -23,6 +23,18 @@ import { readTensorScale, reciprocalF32 } from "./tensor-scale.js";
 /** Bytes per read-and-write of a copied tensor. */
 const COPY_CHUNK = 8 << 20;
 
+/**
+ * A background fsync of the shard being written after every this many bytes (`AtomicFile`'s
+ * `flushEvery`), so the disk writes the shard while the rest is computed and the final fsync has
+ * little left to do. `FP8KIT_FLUSH_MB` overrides it (0 turns it off; benchmarks compare the two).
+ */
+const FLUSH_EVERY = flushEvery();
+
+function flushEvery(): number {
+  const mb = Number(process.env.FP8KIT_FLUSH_MB ?? 64);
+  return Number.isFinite(mb) && mb >= 0 ? mb * (1 << 20) : 64 << 20;
+}
+
 /** Tensors and input bytes done so far in this run, and in all. */
 type ProgressCounts = {
   tensorsDone: number;
@@ -197,6 +209,17 @@ async function bandOp(ctx: RunContext, { w, window, reports }: Shard, op: Tensor
       await w.writeTensorAt(op.output.data.name, band.outData, r.data);
       if (r.scale && outScale && band.outScale !== null)
         await w.writeTensorAt(outScale.name, band.outScale, r.scale);
+      // Ascend's `weight_offset` (zeros shaped as the scale) and W4A8's `scale_bias`.
+      if (op.output.zeros && r.scale && band.outScale !== null)
+        await w.writeTensorAt(op.output.zeros.name, band.outScale, new Uint8Array(r.scale.length));
+      if (op.output.aux && band.outAux !== null) {
+        if (!r.aux)
+          throw new ConvertError(
+            "invalid-layout",
+            `${op.input.shard}: tensor "${op.input.data}": no ${op.output.aux.name} was computed`,
+          );
+        await w.writeTensorAt(op.output.aux.name, band.outAux, r.aux);
+      }
       pool.recycle(r.data);
       progress.done(dataLen + (band.inScale?.[1] ?? 0), r.stats);
     });
@@ -243,7 +266,9 @@ export async function writeShard(ctx: RunContext, shard: PlannedShard): Promise<
   let w: PositionalSafetensorsWriter | null = null;
   const window = new TaskWindow(Math.max(3, ctx.pool.size * 2 + 1), ctx.signal);
   try {
-    w = await PositionalSafetensorsWriter.create(join(ctx.out, shard.fileName), shard.layout);
+    w = await PositionalSafetensorsWriter.create(join(ctx.out, shard.fileName), shard.layout, {
+      flushEvery: FLUSH_EVERY,
+    });
     for (const k of shard.ops) {
       if (window.failed || ctx.signal?.aborted) break;
       const op = ctx.plan.ops[k];

@@ -3,6 +3,7 @@ import { LITTLE_ENDIAN } from "./endian.js";
 import { FormatError } from "./errors.js";
 import { type FormatState, formatState } from "./format-cache.js";
 import type { FormatName } from "./types.js";
+import { wasmDecode } from "./wasm/backend.js";
 
 /** Codes to decode: a Uint8Array for byte formats, a Uint16Array for 16-bit ones, or plain numbers. */
 type DecodeInput = Uint8Array | Uint16Array | readonly number[];
@@ -71,6 +72,7 @@ function decodeIntoUnchecked(st: FormatState, codes: DecodeInput, out: Uint32Arr
   const { tableBits: table, traits } = st;
   const { bits, name: format } = traits;
   const n = codes.length;
+  if (bits === 8 && codes instanceof Uint8Array && wasmDecode(traits, table, codes, out)) return;
   if (bits < 8 && codes instanceof Uint8Array) {
     // One pass: look up and collect any bit above the code width, then report the first offender.
     const mask = ~((1 << bits) - 1) & 0xff;

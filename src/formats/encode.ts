@@ -5,6 +5,7 @@ import { formatState } from "./format-cache.js";
 import { resolveOptions } from "./options.js";
 import { seededUniform } from "./prng.js";
 import type { ByteFormatName, EncodeOptions, FormatName, Overflow, WordFormatName } from "./types.js";
+import { wasmEncode } from "./wasm/backend.js";
 
 export type EncodeInput = Float32Array | Float64Array | readonly number[];
 
@@ -77,6 +78,7 @@ function encodeIntoUnchecked(
   if (values instanceof Float32Array) {
     const bits = new Uint32Array(values.buffer, values.byteOffset, n);
     const kernel = opts.rounding === st.traits.defaultRounding ? st.kernels[opts.overflow] : null;
+    if (kernel && dst instanceof Uint8Array && wasmEncode(st.traits, opts.overflow, values, dst)) return;
     if (kernel) {
       kernel(bits, values, dst);
       return;

@@ -130,8 +130,13 @@ export function makeKernel(t: FormatTraits, d: Derived, overflow: Overflow): Ker
     const p = wordParams(t, d, overflow);
     return (src, f, dst) => wordKernel(p, src, f, dst as Uint16Array);
   }
-  const table = buildEncodeTable(t, d, overflow);
-  return (src, _f, dst) => tableKernel(table, src, dst as Uint8Array);
+  // Built on first use: 16384 `encodeScalar` calls cost tens of ms in a cold process, which a
+  // caller that only decodes, or encodes through the WebAssembly backend, should not pay.
+  let table: Uint8Array | null = null;
+  return (src, _f, dst) => {
+    table ??= buildEncodeTable(t, d, overflow);
+    tableKernel(table, src, dst as Uint8Array);
+  };
 }
 
 /**
@@ -146,6 +151,11 @@ export function makeBitsEncoder(t: FormatTraits, d: Derived, overflow: Overflow)
       return wordCode(p, b, scratchF[0]);
     };
   }
-  const table = buildEncodeTable(t, d, overflow);
-  return (b) => table[tableKey(b)];
+  // Built on the first call, as in `makeKernel`: modules create these encoders at import, and a
+  // process (or worker thread) that never calls one should not pay for its table.
+  let table: Uint8Array | null = null;
+  return (b) => {
+    table ??= buildEncodeTable(t, d, overflow);
+    return table[tableKey(b)];
+  };
 }

@@ -6,6 +6,13 @@ export { blockAmax, type QuantInput } from "./block-amax.js";
 export { type PackedUe8m0, packUe8m0Sm100, ue8m0BytesOfF32, unpackUe8m0Sm100 } from "./deepgemm-pack.js";
 export { blockLimits, type DequantizeOptions, dequantize, dequantizeBlockFp8ToBf16 } from "./dequantize.js";
 export { QuantError, type QuantErrorCode } from "./errors.js";
+export {
+  decodeInt8Channel,
+  fp8BlockToBf16,
+  type Int8ChannelBand,
+  int8ChannelScale,
+  quantizeInt8Channel,
+} from "./int8-channel.js";
 export { type BlockSpec, resolveBlock, scaleGrid, scaleShapeFor } from "./layout.js";
 export { ErrorAccumulator, type ErrorMetrics, errorMetrics, type MetricsOptions } from "./metrics.js";
 export {

@@ -24,16 +24,18 @@
  */
 import { QuantError, where } from "./errors.js";
 import { decodeBand } from "./kernels/decode-band.js";
-import { bf16Round, roundToBf16 } from "./kernels/tables.js";
+import {
+  decodeIntChannel,
+  INT_CHANNEL_EPS,
+  type IntChannelBand,
+  intChannelScale,
+  quantizeIntChannel,
+} from "./kernels/encode-int-channel.js";
+import { roundToBf16 } from "./kernels/tables.js";
 import type { SourceCodec } from "./kernels/types.js";
 
 /** msModelSlim's scale floor: `torch.finfo(torch.float32).eps` cast to BF16 (exact: 2^-23). */
-export const INT8_CHANNEL_EPS = 2 ** -23;
-/** The divisor of a symmetric INT8 scale (`max(-min, max) / 127.0`). */
-export const INT8_CHANNEL_DIVISOR = 127;
-/** The clamp range of the codes. */
-export const INT8_MIN = -128;
-export const INT8_MAX = 127;
+export const INT8_CHANNEL_EPS = INT_CHANNEL_EPS;
 
 /**
  * DeepSeek's FP8 weight as msModelSlim reads it: E4M3 codes, one float32 `weight_scale_inv` per
@@ -86,18 +88,11 @@ export function fp8BlockToBf16(
  * gives Inf; a zero row gets the 2^-23 floor.
  */
 export function int8ChannelScale(amax: number): number {
-  const s = bf16Round(Math.fround(bf16Round(Math.abs(amax)) / INT8_CHANNEL_DIVISOR));
-  return Number.isNaN(s) ? s : Math.max(s, INT8_CHANNEL_EPS);
+  return intChannelScale(amax, 8);
 }
 
 /** A quantized band: `rows * cols` codes (row-major) and one float32 scale per row. */
-export interface Int8ChannelBand {
-  codes: Int8Array;
-  /** Per-row scales (`weight_scale`, [out, 1] on disk), BF16-representable float32 values. */
-  scales: Float32Array;
-  /** Rows whose scale is NaN or Inf (a NaN or Inf weight): their codes are all 0. */
-  nonFiniteRows: number;
-}
+export type Int8ChannelBand = IntChannelBand;
 
 /**
  * Quantizes a band of `rows x cols` weight values (the BF16 weight, e.g. from `fp8BlockToBf16`;
@@ -117,38 +112,7 @@ export function quantizeInt8Channel(
   name?: string,
 ): Int8ChannelBand {
   checkBand(x.length, rows, cols, "weight values", name);
-  const codes = new Int8Array(rows * cols);
-  const scales = new Float32Array(rows);
-  let nonFiniteRows = 0;
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    let amax = 0;
-    let nan = false;
-    for (let c = 0; c < cols; c++) {
-      const a = Math.abs(x[o + c]);
-      if (a > amax) amax = a;
-      else if (Number.isNaN(a)) nan = true;
-    }
-    // Rounding is monotonic, so bf16(max |w|) is the max of the BF16 values (done in int8ChannelScale).
-    const s = int8ChannelScale(nan ? Number.NaN : amax);
-    scales[r] = s;
-    if (!Number.isFinite(s)) {
-      nonFiniteRows++;
-      continue; // codes stay 0
-    }
-    for (let c = 0; c < cols; c++) codes[o + c] = int8Code(bf16Round(Math.fround(bf16Round(x[o + c]) / s)));
-  }
-  return { codes, scales, nonFiniteRows };
-}
-
-/** torch `round_()` (half to even) then clamp to [-128, 127]; NaN -> 0. */
-function int8Code(t: number): number {
-  if (!(t > INT8_MIN)) return Number.isNaN(t) ? 0 : INT8_MIN;
-  if (t >= INT8_MAX) return INT8_MAX;
-  const f = Math.floor(t);
-  const d = t - f;
-  // d is exact: |t| < 2^8 and t has at most 8 significant bits.
-  return d > 0.5 || (d === 0.5 && (f & 1) !== 0) ? f + 1 : f;
+  return quantizeIntChannel(x, rows, cols, 8);
 }
 
 /**
@@ -166,13 +130,8 @@ export function decodeInt8Channel(
   if (scales.length !== rows) {
     throw new QuantError("invalid-scales", `${scales.length} scales for ${rows} rows: expected one per row`);
   }
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const s = scales[r];
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) out[o + c] = codes[o + c] * s;
-  }
-  return out;
+  const bytes = (a: Int8Array | Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  return decodeIntChannel(8, bytes(codes), bytes(scales), rows, cols);
 }
 
 function checkBand(length: number, rows: number, cols: number, what: string, name?: string): void {

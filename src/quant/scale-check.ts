@@ -14,6 +14,9 @@
 import { formatInfo } from "../formats/index.js";
 import type { FormatName } from "../formats/types.js";
 
+/** Integer codes of per-channel formats (Ascend W8A8 / W4A8), whose largest magnitude is 2^(bits-1). */
+export type IntElement = "int8" | "int4";
+
 /** What is wrong with one scale value. */
 export type ScaleProblem = "nan" | "inf" | "negative" | "zero" | "overflow" | "subnormal";
 
@@ -98,11 +101,11 @@ export function scaleProblem(v: number, elementMax: number): ScaleProblem | null
  */
 export function checkScales(
   values: Float32Array,
-  element: FormatName,
+  element: FormatName | IntElement,
   into: ScaleCheck = emptyScaleCheck(),
   offset = 0,
 ): ScaleCheck {
-  const max = formatInfo(element).max;
+  const max = element === "int8" ? 128 : element === "int4" ? 8 : formatInfo(element).max;
   // Every scale in [2^-126, F32_MAX / max] is fine: one comparison pair for almost all of them.
   const safe = F32_MAX / max;
   for (let i = 0; i < values.length; i++) {

@@ -35,7 +35,12 @@ export type FindingCode =
   | "config-mismatch"
   | "weight-shape"
   | "mixed-layouts"
-  | "metadata-format";
+  | "metadata-format"
+  | "bad-description"
+  | "description-missing-entry"
+  | "description-extra-entry"
+  | "description-mismatch"
+  | "ascend-unsupported";
 
 /** One thing wrong with a checkpoint. */
 export interface Finding {

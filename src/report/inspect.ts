@@ -1,4 +1,11 @@
 import { matchAny } from "../checkpoint/glob.js";
+import {
+  ASCEND_DESCRIPTION_FILE,
+  type AscendDescriptionSummary,
+  blockLabel,
+  isDeepSeekStyle,
+  summarizeAscendDescription,
+} from "../checkpoint/index.js";
 import type { CheckpointDir, Dtype } from "../safetensors/index.js";
 import { type CompatEntry, compatibility } from "./compat.js";
 import type { Finding } from "./findings.js";
@@ -45,11 +52,41 @@ export interface InspectResult {
     scaleDtypes: Record<string, number>;
     blocks: Record<string, number>;
   };
+  /**
+   * Ascend's msModelSlim / vllm-ascend layout, when `quant_model_description.json` is present: what
+   * the description says (null when absent; `fp8kit lint` checks it against the tensors).
+   */
+  ascend: AscendLayoutSummary | null;
   compatibility: CompatEntry[];
   tensorParallel: TpSplitResult[];
   tensors: TensorRow[];
   /** Problems met reading headers, config and index (see `fp8kit lint` for the full check). */
   problems: Finding[];
+}
+
+/** The `ascend` section of `inspect`: the description file's globals and entries by type. */
+export interface AscendLayoutSummary extends AscendDescriptionSummary {
+  /** The description file (`quant_model_description.json`). */
+  file: string;
+  /** One line, e.g. "Ascend msModelSlim / vllm-ascend layout (quant_model_description.json: W8A8_DYNAMIC)". */
+  label: string;
+}
+
+/** The Ascend section for a snapshot, or null without a description file. */
+function ascendOf(s: Snapshot): AscendLayoutSummary | null {
+  if (!s.files.includes(ASCEND_DESCRIPTION_FILE)) return null;
+  const empty = {
+    modelQuantType: null,
+    version: null,
+    groupSize: null,
+    entries: 0,
+    types: {},
+    quantizedWeights: 0,
+  };
+  const d = summarizeAscendDescription(s.ascendDescription) ?? empty;
+  const what = d.modelQuantType ?? "unreadable, see fp8kit lint";
+  const label = `Ascend msModelSlim / vllm-ascend layout (${ASCEND_DESCRIPTION_FILE}: ${what})`;
+  return { file: ASCEND_DESCRIPTION_FILE, label, ...d };
 }
 
 export interface InspectOptions {
@@ -59,9 +96,9 @@ export interface InspectOptions {
   path?: string;
 }
 
-/** The layout of a snapshot (config, hf_quant_config.json and tensor headers). */
+/** The layout of a snapshot (config, hf_quant_config.json, the Ascend description and tensor headers). */
 export function layoutOf(s: Snapshot): ReportLayout {
-  return detectReportLayout(s.config, s.hfQuantConfig, s.tensors);
+  return detectReportLayout(s.config, s.hfQuantConfig, s.tensors, s.ascendDescription);
 }
 
 /**
@@ -87,8 +124,9 @@ export async function inspectCheckpoint(
   const blocks: Record<string, number> = {};
   for (const q of layout.quantized) {
     scaleDtypes[q.scaleDtype] = (scaleDtypes[q.scaleDtype] ?? 0) + 1;
-    blocks[q.block.join("x")] = (blocks[q.block.join("x")] ?? 0) + 1;
+    blocks[blockLabel(q.block)] = (blocks[blockLabel(q.block)] ?? 0) + 1;
   }
+  const ascend = ascendOf(s);
   const filter = options.filter ?? [];
   const tensors: TensorRow[] = [];
   for (const t of s.tensors) {
@@ -121,7 +159,11 @@ export async function inspectCheckpoint(
       scaleDtypes,
       blocks,
     },
-    compatibility: compatibility(layout, path),
+    ascend,
+    compatibility: compatibility(layout, path, undefined, {
+      deepseekStyle: isDeepSeekStyle(s.config, s.tensors),
+      ascend,
+    }),
     tensorParallel: checkTpSplits(layout.quantized),
     tensors,
     problems: s.problems,

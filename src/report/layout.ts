@@ -41,6 +41,9 @@ const SCALE_SUFFIXES = [
   ".q_scale",
   ".weight_zero_point",
   ".input_zero_point",
+  // Ascend (msModelSlim): the zero point and W4A8's bias term beside `weight_scale`.
+  ".weight_offset",
+  ".scale_bias",
 ];
 
 /** True for tensors that hold scales (not parameters): `weight_scale(_inv)`, `_scales`, F8_E8M0... */
@@ -65,14 +68,16 @@ const FIXES: Record<LayoutProblemCode, (related?: string) => string> = {
 
 /**
  * Detects the layout of a checkpoint from its config.json (or null), ModelOpt's
- * hf_quant_config.json (or null) and the tensor headers, with a fix for every problem.
+ * hf_quant_config.json (or null), the tensor headers and Ascend's quant_model_description.json
+ * (or null), with a fix for every problem.
  */
 export function detectReportLayout(
   config: Record<string, unknown> | null,
   hfQuantConfig: Record<string, unknown> | null,
   tensors: readonly TensorEntry[],
+  ascendDescription: unknown = null,
 ): ReportLayout {
-  const { problems, ...d } = detectLayout(config, tensors, hfQuantConfig);
+  const { problems, ...d } = detectLayout(config, tensors, hfQuantConfig, ascendDescription);
   return {
     ...d,
     problems: problems.map((p) => ({

@@ -1,4 +1,4 @@
-import { quantizationConfig } from "../checkpoint/index.js";
+import { ASCEND_DESCRIPTION_FILE, checkAscendDescription, quantizationConfig } from "../checkpoint/index.js";
 import type { CheckpointDir } from "../safetensors/index.js";
 import { countFindings, type Finding, finding } from "./findings.js";
 import { layoutOf } from "./inspect.js";
@@ -31,7 +31,9 @@ export interface LintOptions {
  * right grid, no orphan scales, config.json against the tensors, and (unless `headersOnly`) every
  * scale value usable (`checkScales` of the quant layer: finite, positive, no overflow; subnormals
  * are a warning), the same classification `audit` reports and `convert` refuses on. Reads headers, config, index and the scale tensors only (scales
- * are about 1/16000 of a block-FP8 checkpoint); never weight data.
+ * are about 1/16000 of a block-FP8 checkpoint); never weight data. With Ascend's
+ * quant_model_description.json present, also that file against the tensors and config.json
+ * (`checkAscendDescription`: what vllm-ascend needs to load them).
  */
 export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = {}): Promise<LintResult> {
   const s = await readSnapshot(dir);
@@ -44,6 +46,7 @@ export async function lintCheckpoint(dir: CheckpointDir, options: LintOptions = 
   for (const sh of s.shards.filter((sh) => sh.metadata?.format === undefined && sh.tensors.length > 0))
     findings.push(finding("warning", "metadata-format", sh.file, null, noFormat, noFormatFix));
   findings.push(...checkConfig(s, layout));
+  findings.push(...checkDescription(s, findings));
   const scaleTensorsRead = options.headersOnly ? 0 : await checkScaleValues(dir, s, layout, findings);
   const { errors, warnings } = countFindings(findings);
   return {
@@ -100,7 +103,8 @@ function missingConfig(s: Snapshot): Finding[] {
  * hf_quant_config.json may declare the quantization instead).
  */
 function declaredQuantization(s: Snapshot, layout: ReportLayout, qc: Config | null): Finding[] {
-  if (s.hfQuantConfig !== null) return [];
+  // Ascend's description declares the quantization (and forbids a quantization_config: checkDescription).
+  if (s.hfQuantConfig !== null || s.files.includes(ASCEND_DESCRIPTION_FILE)) return [];
   const quantized = layout.quantized.length > 0;
   if (qc && !quantized) {
     const message = `quantization_config declares quant_method ${JSON.stringify(qc.quant_method)} but no quantized tensors were found`;
@@ -173,6 +177,28 @@ function layerCount(s: Snapshot, config: Config): Finding[] {
   if (maxLayer < layers + extra) return [];
   const message = `tensors go up to layer ${maxLayer}, config num_hidden_layers is ${layers}${extra ? ` (+${extra} MTP)` : ""}`;
   return [mismatch("warning", message, USE_MATCHING_CONFIG)];
+}
+
+/**
+ * Ascend's description against the tensors and config.json, when the file is present (one that
+ * could not be parsed is already a `bad-description` problem). A leftover `weight_scale_inv` that
+ * detection already reported is not reported twice.
+ */
+function checkDescription(s: Snapshot, found: readonly Finding[]): Finding[] {
+  if (s.ascendDescription === null) return [];
+  const known = new Set(found.filter((f) => f.tensor !== null).map((f) => `${f.code}|${f.tensor}`));
+  return checkAscendDescription(s.ascendDescription, s.tensors, s.config)
+    .filter((p) => !(p.code === "orphan-scale" && known.has(`${p.code}|${p.tensor}`)))
+    .map((p) =>
+      finding(
+        p.severity,
+        p.code,
+        p.file ?? (p.tensor !== null ? shardOf(s, p.tensor) : s.name),
+        p.tensor,
+        p.message,
+        p.fix,
+      ),
+    );
 }
 
 function shardOf(s: Snapshot, tensor: string): string {

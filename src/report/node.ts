@@ -1,4 +1,11 @@
 // Node-only entry points of the report layer (file system): the commands on a path.
+import {
+  type CheckpointDir,
+  HttpCheckpointDir,
+  isRemoteAddress,
+  openRemoteCheckpoint,
+  type RemoteOptions,
+} from "../safetensors/index.js";
 import { NodeCheckpointDir, writeFileAtomic } from "../safetensors/node.js";
 import { type AuditOptions, type AuditResult, auditCheckpoint } from "./audit.js";
 import type { AuditKernel } from "./audit-kernel.js";
@@ -14,31 +21,77 @@ export { NodeCheckpointDir } from "../safetensors/node.js";
 export { type AuditPool, createAuditPool, defaultAuditThreads } from "./audit-pool-node.js";
 export { loadChartLibraries } from "./chart-libraries-node.js";
 
+/** How the `*Path` functions read a remote address (`https://...`, `hf://org/model`). */
+export interface PathOptions {
+  remote?: RemoteOptions;
+}
+
+/** What reading a remote checkpoint cost: added to the results of the `*Path` functions for remote addresses. */
+export interface FetchStats {
+  /** HTTP body bytes received. */
+  bytesFetched: number;
+  /** HTTP requests made (retries included). */
+  httpRequests: number;
+}
+
+/** A local path through the file system, a remote address (see `isRemoteAddress`) over HTTP. */
+async function openPath(path: string, remote: RemoteOptions | undefined): Promise<CheckpointDir> {
+  return isRemoteAddress(path) ? openRemoteCheckpoint(path, remote) : NodeCheckpointDir.open(path);
+}
+
+/** `result` with the `FetchStats` of the remote `dirs` (unchanged for local ones). */
+function withStats<T extends object>(
+  result: T,
+  ...dirs: (CheckpointDir | undefined)[]
+): T & Partial<FetchStats> {
+  const remote = dirs.filter((d) => d instanceof HttpCheckpointDir);
+  if (remote.length === 0) return result;
+  return {
+    ...result,
+    bytesFetched: remote.reduce((n, d) => n + d.bytesFetched, 0),
+    httpRequests: remote.reduce((n, d) => n + d.requests, 0),
+  };
+}
+
 /**
  * `inspectCheckpoint` on a path (a checkpoint directory, its index file or one `.safetensors`
- * file); reads headers, config and index only. This is what `fp8kit inspect` runs.
+ * file) or a remote address (a URL of any of those, or `hf://org/model[@revision]`); reads headers,
+ * config and index only. This is what `fp8kit inspect` runs.
  */
-export async function inspectPath(path: string, options: InspectOptions = {}): Promise<InspectResult> {
-  return inspectCheckpoint(await NodeCheckpointDir.open(path), { path, ...options });
+export async function inspectPath(
+  path: string,
+  options: InspectOptions & PathOptions = {},
+): Promise<InspectResult & Partial<FetchStats>> {
+  const { remote, ...rest } = options;
+  const dir = await openPath(path, remote);
+  return withStats(await inspectCheckpoint(dir, { path, ...rest }), dir);
 }
 
-/** `lintCheckpoint` on a path (see `inspectPath`). This is what `fp8kit lint` runs. */
-export async function lintPath(path: string, options: LintOptions = {}): Promise<LintResult> {
-  return lintCheckpoint(await NodeCheckpointDir.open(path), { path, ...options });
+/** `lintCheckpoint` on a path or remote address (see `inspectPath`). This is what `fp8kit lint` runs. */
+export async function lintPath(
+  path: string,
+  options: LintOptions & PathOptions = {},
+): Promise<LintResult & Partial<FetchStats>> {
+  const { remote, ...rest } = options;
+  const dir = await openPath(path, remote);
+  return withStats(await lintCheckpoint(dir, { path, ...rest }), dir);
 }
 
 /**
- * `auditCheckpoint` on a path, measuring tensors in `workers` worker threads (default: cores less
+ * `auditCheckpoint` on a path or remote address (see `inspectPath`), measuring tensors in `workers` worker threads (default: cores less
  * one, at most 8; 0 or 1 measures in this thread). This is what `fp8kit audit` runs.
  */
 export async function auditPath(
   path: string,
-  options: Omit<AuditOptions, "kernel" | "concurrency"> & { workers?: number } = {},
-): Promise<AuditResult> {
-  const { workers = defaultAuditThreads(), ...rest } = options;
-  const dir = await NodeCheckpointDir.open(path);
+  options: Omit<AuditOptions, "kernel" | "concurrency"> & { workers?: number } & PathOptions = {},
+): Promise<AuditResult & Partial<FetchStats>> {
+  const { workers = defaultAuditThreads(), remote, ...rest } = options;
+  const dir = await openPath(path, remote);
   // Sample mode reads a few blocks at a time: no tensor is worth sending to a worker.
-  return withPool(options.sample ? 0 : workers, (pool) => auditCheckpoint(dir, { path, ...rest, ...pool }));
+  const r = await withPool(options.sample ? 0 : workers, (pool) =>
+    auditCheckpoint(dir, { path, ...rest, ...pool }),
+  );
+  return withStats(r, dir);
 }
 
 /** Runs `run` with an audit pool of `workers` threads (none for 0 or 1), closed afterwards. */
@@ -58,7 +111,8 @@ async function withPool<T>(
 export interface WriteReportResult {
   out: string;
   bytes: number;
-  data: ReportData;
+  /** The report data, with `FetchStats` when a checkpoint was remote. */
+  data: ReportData & Partial<FetchStats>;
 }
 
 /**
@@ -74,12 +128,12 @@ export async function writeReport(
   options: Omit<ReportOptions, "against" | "kernel" | "concurrency"> & {
     against?: string;
     workers?: number;
-  } = {},
+  } & PathOptions = {},
 ): Promise<WriteReportResult> {
-  const { workers = 0, ...rest } = options;
+  const { workers = 0, remote, ...rest } = options;
   const libraries = loadChartLibraries();
-  const dir = await NodeCheckpointDir.open(path);
-  const against = options.against ? await NodeCheckpointDir.open(options.against) : undefined;
+  const dir = await openPath(path, remote);
+  const against = options.against ? await openPath(options.against, remote) : undefined;
   const data = await withPool(workers, (pool) =>
     buildReportData(dir, {
       ...rest,
@@ -97,5 +151,5 @@ export async function writeReport(
       cause: e,
     });
   }
-  return { out, bytes: Buffer.byteLength(html), data };
+  return { out, bytes: Buffer.byteLength(html), data: withStats(data, dir, against) };
 }

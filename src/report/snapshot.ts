@@ -1,7 +1,9 @@
+import { ASCEND_DESCRIPTION_FILE } from "../checkpoint/index.js";
 import {
   type CheckpointDir,
   INDEX_FILE_NAME,
   parseIndexJson,
+  SafetensorsError,
   SafetensorsFile,
   type ShardIndex,
   type TensorInfo,
@@ -31,8 +33,8 @@ export interface SnapshotTensor extends TensorInfo {
 /**
  * Everything the headers of a checkpoint say, read leniently: unlike `Checkpoint.open`, which
  * throws on the first inconsistency, a snapshot keeps going and records each problem as a finding,
- * so `lint` can list them all. Only headers, config.json, hf_quant_config.json and the index are
- * read.
+ * so `lint` can list them all. Only headers, config.json, hf_quant_config.json, Ascend's
+ * quant_model_description.json and the index are read.
  */
 export interface Snapshot {
   name: string;
@@ -40,6 +42,11 @@ export interface Snapshot {
   config: Record<string, unknown> | null;
   /** NVIDIA ModelOpt's `hf_quant_config.json`, when present. */
   hfQuantConfig: Record<string, unknown> | null;
+  /**
+   * Ascend's `quant_model_description.json` as parsed (any JSON value; `checkAscendDescription`
+   * judges it), or null when absent or not JSON (then a `bad-description` problem says why).
+   */
+  ascendDescription: unknown;
   index: ShardIndex | null;
   shards: ShardHeader[];
   tensors: SnapshotTensor[];
@@ -50,6 +57,14 @@ export interface Snapshot {
 
 /** Records one problem (the arguments of `finding`). */
 type ProblemSink = (...f: Parameters<typeof finding>) => void;
+
+/** Failures of a remote server rather than of a file: fatal, never a finding per shard. */
+const ACCESS_FAILURES: ReadonlySet<string> = new Set([
+  "range-ignored",
+  "unauthorized",
+  "timeout",
+  "http-error",
+]);
 
 /** Shard headers read at once (as `Checkpoint.open` does). */
 const HEADER_READ_CONCURRENCY = 16;
@@ -87,6 +102,7 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
   };
   const config = await readJson("config.json");
   const hfQuantConfig = await readJson("hf_quant_config.json");
+  const ascendDescription = await readDescription(dir, fileSet, problem);
 
   let index: ShardIndex | null = null;
   if (fileSet.has(INDEX_FILE_NAME)) {
@@ -133,6 +149,8 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
         tensors: [...f.tensors],
       };
     } catch (e) {
+      // A server that refuses us (no token, Range ignored, silent, failing) is no fault of the shard.
+      if (e instanceof SafetensorsError && ACCESS_FAILURES.has(e.code)) throw e;
       const code = source === null ? "unreadable-file" : "bad-header";
       return finding("error", code, file, null, message(e, file), "re-download or rewrite the shard");
     } finally {
@@ -170,7 +188,41 @@ export async function readSnapshot(dir: CheckpointDir): Promise<Snapshot> {
     }
   }
   if (index) checkIndex(index, shards, byName, problem);
-  return { name: dir.name, files, config, hfQuantConfig, index, shards, tensors, byName, problems };
+  return {
+    name: dir.name,
+    files,
+    config,
+    hfQuantConfig,
+    ascendDescription,
+    index,
+    shards,
+    tensors,
+    byName,
+    problems,
+  };
+}
+
+/**
+ * The description file parsed, whatever JSON it holds, or null (absent, unreadable, not JSON: a
+ * problem, never fatal, since the shards can still be inspected).
+ */
+async function readDescription(
+  dir: CheckpointDir,
+  fileSet: ReadonlySet<string>,
+  problem: ProblemSink,
+): Promise<unknown> {
+  const file = ASCEND_DESCRIPTION_FILE;
+  if (!fileSet.has(file)) return null;
+  try {
+    const text = await dir.readText(file);
+    if (text === null) return null;
+    const v: unknown = JSON.parse(text);
+    if (v === null) problem("error", "bad-description", file, null, "not a JSON object", `rewrite ${file}`);
+    return v;
+  } catch (e) {
+    problem("error", "bad-description", file, null, `cannot read (${message(e, file)})`, `rewrite ${file}`);
+    return null;
+  }
 }
 
 function checkIndex(

@@ -1,3 +1,4 @@
+import { WHOLE_ROW } from "../quant/kernels/types.js";
 import type { ReportQuantizedWeight } from "./layout.js";
 
 /** Tensor-parallel sizes the report checks. */
@@ -65,8 +66,9 @@ export function checkTpSplits(
       checked++;
       const dim: 0 | 1 = style === "column" ? 0 : 1;
       const size = w.shape[w.shape.length - 2 + dim];
-      // One scale per tensor splits anywhere; otherwise a partition must hold whole blocks.
-      const block = w.granularity === "tensor" ? 1 : w.block[dim];
+      // One scale per tensor splits anywhere, one per row (Ascend's channels) too (the scale splits
+      // with its rows, or is whole in every partition); otherwise a partition must hold whole blocks.
+      const block = w.granularity === "tensor" || w.block[dim] === WHOLE_ROW ? 1 : w.block[dim];
       const partition = size / tp;
       if (tp === 1) continue;
       const reason = !Number.isInteger(partition)

@@ -1,14 +1,11 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { type CheckpointDir, checkSideFileSize } from "./checkpoint-dir.js";
+import { type CheckpointDir, checkSideFileSize, SINGLE_FILE_SIDE_FILES } from "./checkpoint-dir.js";
 import { SafetensorsError } from "./errors.js";
 import { checkShardName } from "./index-json.js";
 import { MAX_INDEX_SIZE } from "./limits.js";
 import type { ByteSource } from "./source.js";
 import { NodeFileSource, readFailure } from "./source-node.js";
-
-/** Side files listed beside a single `.safetensors` file the user named (they describe it). */
-const SINGLE_FILE_SIDE_FILES = ["config.json", "hf_quant_config.json"];
 
 /**
  * A checkpoint directory on disk (Node). `path` may be the directory, an index file (`*.index.json`,

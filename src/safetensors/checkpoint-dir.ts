@@ -25,6 +25,9 @@ export interface CheckpointDir {
   open(file: string): Promise<ByteSource>;
 }
 
+/** Side files listed beside a single `.safetensors` file the user named (they describe it). */
+export const SINGLE_FILE_SIDE_FILES: readonly string[] = ["config.json", "hf_quant_config.json"];
+
 /** Throws `file-too-large` when a side file of `size` bytes is over `maxBytes`. */
 export function checkSideFileSize(file: string, size: number, maxBytes: number): void {
   if (size > maxBytes) {

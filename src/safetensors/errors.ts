@@ -31,7 +31,13 @@ export type SafetensorsErrorCode =
   | "invalid-argument"
   | "invalid-index"
   | "invalid-size"
-  | "unsupported-platform";
+  | "unsupported-platform"
+  // Remote reads (http-source.ts): a status other than success, 401/403, no answer in time, and a
+  // server that answers a Range request with the whole file.
+  | "http-error"
+  | "unauthorized"
+  | "timeout"
+  | "range-ignored";
 
 /** Every failure of the safetensors layer (hostile files, bad arguments, I/O) is one of these. */
 export class SafetensorsError extends Fp8kitError<SafetensorsErrorCode> {

@@ -40,8 +40,12 @@ export class PositionalSafetensorsWriter {
   }
 
   /** Create the temporary file for `layout` at `path` and write the header. */
-  static async create(path: string, layout: SafetensorsLayout): Promise<PositionalSafetensorsWriter> {
-    const file = await AtomicFile.create(path);
+  static async create(
+    path: string,
+    layout: SafetensorsLayout,
+    options: { flushEvery?: number } = {},
+  ): Promise<PositionalSafetensorsWriter> {
+    const file = await AtomicFile.create(path, options);
     await file.writeAt(0, layout.header, "the header");
     return new PositionalSafetensorsWriter(layout, file);
   }
@@ -62,6 +66,11 @@ export class PositionalSafetensorsWriter {
   /** Bytes written so far, header included. */
   get bytesWritten(): number {
     return this.file.bytesWritten;
+  }
+
+  /** Background fsyncs started so far (`flushEvery`). */
+  get flushes(): number {
+    return this.file.flushes;
   }
 
   /** Write `data` at byte `offset` of tensor `name`'s data. Aborts the file on error. */

@@ -5,6 +5,9 @@
  * every layout `convert --layout` writes, with the same arithmetic, so a test can compare an
  * output's values with its input's without leaning on the code it checks.
  *
+ * Ascend's per-row INT8 / packed INT4 (`ascendInt`, `decodeAscend`) are written and decoded by plain
+ * loops here too.
+ *
  * Shared by test/convert/layouts.test.ts, test/convert/pairs.test.ts and scripts/layout-matrix.ts
  * (no vitest here: tsx runs it as a plain module).
  */
@@ -296,6 +299,78 @@ export function gptOss(base: string, experts: number, rows: number, cols: number
   };
 }
 
+/** BF16-representable positive float32 values (what msModelSlim's scales hold). */
+const bf16Scales = (n: number, seed: number) =>
+  decode(
+    "bfloat16",
+    encode(
+      "bfloat16",
+      values(n, seed, 0.01).map((v) => Math.abs(v) + 1e-4),
+    ) as Uint16Array,
+  );
+
+/**
+ * Ascend per-output-channel integers (msModelSlim W8A8_DYNAMIC / W4A8_DYNAMIC, ASCEND.md §2.1,
+ * §4.2): codes in [-qmax, qmax] with ±qmax in every row, a BF16-representable F32 scale per row
+ * `[.., rows, 1]`, `weight_offset` zeros. INT8: `weight` I8 `[.., rows, cols]`. INT4: two codes per
+ * byte along the output dimension, `[.., rows / 2, cols]`, byte (j, k) = (q[2j+1][k] << 4) |
+ * (q[2j][k] & 15), and `scale_bias` F32 = 8 · Σ q · s over the row (`[.., rows, 1]`) or over each of
+ * 16 column chunks (`[.., rows, 16]`, `chunks` 16: down projections). Value = fl32(q · s).
+ */
+export function ascendInt(
+  base: string,
+  rows: number,
+  cols: number,
+  bits: 8 | 4,
+  seed: number,
+  opts: { experts?: number; chunks?: 1 | 16 } = {},
+): Weight {
+  const experts = opts.experts ?? 1;
+  const qmax = bits === 8 ? 127 : 7;
+  const n = experts * rows * cols;
+  const q = new Int8Array(n);
+  const v = values(n, seed);
+  for (let i = 0; i < n; i++) q[i] = Math.round(v[i] * qmax);
+  for (let r = 0; r < experts * rows; r++) q[r * cols + (r % cols)] = r % 2 ? qmax : -qmax;
+  const s = bf16Scales(experts * rows, seed + 1);
+  const expected = new Float32Array(n);
+  for (let i = 0; i < n; i++) expected[i] = Math.fround(q[i] * s[Math.floor(i / cols)]);
+  const l = lead(experts);
+  const sShape = [...l, rows, 1];
+  const tensors: T[] = [];
+  if (bits === 8) {
+    tensors.push({ name: `${base}.weight`, dtype: "I8", shape: [...l, rows, cols], data: bytes(q) });
+  } else {
+    const packed = new Uint8Array(n / 2);
+    for (let j = 0; j < (experts * rows) / 2; j++)
+      for (let k = 0; k < cols; k++)
+        packed[j * cols + k] = ((q[(2 * j + 1) * cols + k] << 4) | (q[2 * j * cols + k] & 15)) & 0xff;
+    tensors.push({ name: `${base}.weight`, dtype: "I8", shape: [...l, rows / 2, cols], data: packed });
+  }
+  tensors.push(
+    { name: `${base}.weight_scale`, dtype: "F32", shape: sShape, data: bytes(s) },
+    { name: `${base}.weight_offset`, dtype: "F32", shape: sShape, data: bytes(new Float32Array(s.length)) },
+  );
+  if (bits === 4) {
+    const chunks = opts.chunks ?? 1;
+    const bias = new Float32Array(experts * rows * chunks);
+    const w = cols / chunks;
+    for (let r = 0; r < experts * rows; r++)
+      for (let j = 0; j < chunks; j++) {
+        let sum = 0;
+        for (let k = j * w; k < (j + 1) * w; k++) sum += q[r * cols + k] * s[r];
+        bias[r * chunks + j] = 8 * sum;
+      }
+    tensors.push({
+      name: `${base}.scale_bias`,
+      dtype: "F32",
+      shape: [...l, rows, chunks],
+      data: bytes(bias),
+    });
+  }
+  return { out: `${base}.weight`, shape: [...l, rows, cols], tensors, expected };
+}
+
 export const bf16Tensor = (name: string, shape: number[], seed: number, scale = 0.05): T => ({
   name,
   dtype: "BF16",
@@ -320,6 +395,11 @@ export interface Case {
   hfQuantConfig?: Record<string, unknown>;
   weights: Weight[];
   extra?: T[];
+  /**
+   * Ascend: the quantization type of each quantized tensor; writeCase then writes
+   * `quant_model_description.json` with one entry per tensor (the rest "FLOAT").
+   */
+  described?: Record<string, string>;
 }
 
 export const L = "model.layers.0";
@@ -413,6 +493,29 @@ export function writeCase(dir: string, c: Case): void {
     ...(c.extra ?? []),
   ];
   writeFileSync(join(dir, "model.safetensors"), safetensorsBytes(tensors));
+  if (c.described)
+    writeFileSync(join(dir, ASCEND_DESCRIPTION), JSON.stringify(ascendDescribe(tensors, c.described)));
+}
+
+/** The description file vllm-ascend requires beside an Ascend checkpoint (ASCEND.md §1). */
+export const ASCEND_DESCRIPTION = "quant_model_description.json";
+
+/**
+ * msModelSlim's description of `tensors` (ASCEND.md §1.3): the global keys, then one entry per
+ * tensor, "FLOAT" unless `types` names it; `model_quant_type` W8A8_DYNAMIC when anything is
+ * quantized (W4A8_DYNAMIC never becomes it, msModelSlim `save/ascendv1.py:164-181`).
+ */
+function ascendDescribe(tensors: readonly T[], types: Record<string, string>): Record<string, unknown> {
+  const quantized = Object.keys(types).length > 0;
+  const out: Record<string, unknown> = {
+    version: "1.0.0",
+    model_quant_type: quantized ? "W8A8_DYNAMIC" : "FLOAT",
+    group_size: 0,
+    metadata: {},
+    optional: {},
+  };
+  for (const t of tensors) out[t.name] = types[t.name] ?? "FLOAT";
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,7 +523,7 @@ export function writeCase(dir: string, c: Case): void {
 // ---------------------------------------------------------------------------------------------
 
 /** Element formats a layout's weights hold (`--to` names), null for unquantized. */
-export type PairFormat = "fp8" | "mxfp8" | "mxfp4" | "nvfp4";
+export type PairFormat = "fp8" | "mxfp8" | "mxfp4" | "nvfp4" | "w8a8" | "w4a8";
 
 /** A source checkpoint of the matrix: one per layout and scale storage. */
 export interface PairSource {
@@ -441,6 +544,8 @@ const M = [200, 320] as const;
 const E = [2, 160, 192] as const;
 const O = `${L}.self_attn.o_proj`;
 const X = `${L}.mlp.experts.gate_up_proj`;
+/** A linear Ascend keeps FLOAT (vllm-ascend's MLA asserts kv_b_proj is unquantized, ASCEND.md §2.3). */
+const KV_B = `${L}.self_attn.kv_b_proj`;
 /** A plain BF16 tensor every quantized source keeps as it is (a copy in every target). */
 const KEPT = () => [bf16Tensor(`${L}.mlp.gate.weight`, [4, 320], 102)];
 const FP8_BLOCK_CT = ct("float-quantized", {
@@ -465,6 +570,7 @@ export const PAIR_SOURCES: readonly PairSource[] = [
       weights: [
         fp8Block(O, M[0], M[1], "_scale_inv", "F32", 21),
         fp8Block(X, E[1], E[2], "_scale_inv", "F32", 22, { experts: E[0] }),
+        fp8Block(KV_B, 136, 96, "_scale_inv", "F32", 45),
       ],
       extra: KEPT(),
     },
@@ -620,12 +726,36 @@ export const PAIR_SOURCES: readonly PairSource[] = [
       weights: [denseWeight(`${O}.weight`, [...M], 42), denseWeight(`${X}.weight`, [...E], 43)],
     },
   },
+  {
+    id: "ascend-w8a8",
+    title: "Ascend W8A8_DYNAMIC",
+    kind: "ascend-w8a8",
+    format: "w8a8",
+    case: ascendCase([ascendInt(O, M[0], M[1], 8, 46), ascendInt(X, E[1], E[2], 8, 47, { experts: E[0] })]),
+  },
+  {
+    id: "ascend-w4a8",
+    title: "Ascend W4A8_DYNAMIC (INT4 experts, INT8 attention)",
+    kind: "ascend-w4a8",
+    format: "w4a8",
+    case: ascendCase([ascendInt(O, M[0], M[1], 8, 48), ascendInt(X, E[1], E[2], 4, 49, { experts: E[0] })]),
+  },
 ];
+
+/** An Ascend checkpoint of `weights` (INT8 or INT4 by their shape), the router gate FLOAT, no quantization_config. */
+function ascendCase(weights: Weight[]): Case {
+  const described: Record<string, string> = {};
+  for (const w of weights) {
+    const type = w.tensors.some((t) => t.name.endsWith(".scale_bias")) ? "W4A8_DYNAMIC" : "W8A8_DYNAMIC";
+    for (const t of w.tensors) described[t.name] = type;
+  }
+  return { layout: "ascend", config: {}, weights, extra: KEPT(), described };
+}
 
 /** A target of the matrix: `--layout` and `--to`, and the layout `inspect` detects in the output. */
 export interface PairTarget {
   id: string;
-  layout: "deepseek" | "compressed-tensors" | "modelopt" | "gpt-oss" | "dense";
+  layout: "deepseek" | "compressed-tensors" | "modelopt" | "gpt-oss" | "ascend" | "dense";
   to: PairFormat | "bf16";
   kind: string;
 }
@@ -639,6 +769,8 @@ export const PAIR_TARGETS: readonly PairTarget[] = [
   { id: "modelopt mxfp8", layout: "modelopt", to: "mxfp8", kind: "modelopt-mxfp8" },
   { id: "modelopt nvfp4", layout: "modelopt", to: "nvfp4", kind: "modelopt-nvfp4" },
   { id: "gpt-oss mxfp4", layout: "gpt-oss", to: "mxfp4", kind: "gpt-oss-mxfp4" },
+  { id: "ascend w8a8", layout: "ascend", to: "w8a8", kind: "ascend-w8a8" },
+  { id: "ascend w4a8", layout: "ascend", to: "w4a8", kind: "ascend-w4a8" },
   { id: "dense bf16", layout: "dense", to: "bf16", kind: "unquantized" },
 ];
 
@@ -660,10 +792,12 @@ export interface DecodedWeight {
   values: Float32Array;
   /** The float32 multiplier of each element's block (1 for dense). */
   scale: Float32Array;
-  /** The element format ("bfloat16" for dense). */
-  element: "float8_e4m3fn" | "float4_e2m1fn" | "bfloat16";
-  /** The bytes holding the codes (packed FP4: two per byte, low nibble first). */
+  /** The element format ("bfloat16" for dense, "int8" / "int4" for Ascend's integers). */
+  element: "float8_e4m3fn" | "float4_e2m1fn" | "bfloat16" | "int8" | "int4";
+  /** The bytes holding the codes (packed FP4: two per byte, low nibble first; INT4: along rows). */
   codes: Uint8Array;
+  /** Ascend: every element's integer code, unpacked, row-major. */
+  ints?: Int8Array;
 }
 
 const E2M1 = decode(
@@ -688,13 +822,28 @@ function scaleValues(t: T): Float32Array {
   }
 }
 
-/** The tensors a target layout writes for a weight whose unquantized name is `out`. */
+/**
+ * The routed experts an Ascend W4A8 output holds as INT4 (vllm-ascend registers W4A8_DYNAMIC for
+ * MoE only, ASCEND.md §4.1); its other quantized linears are W8A8_DYNAMIC.
+ */
+export const ASCEND_INT4 = /\.mlp\.experts\.(\d+\.)?(gate_proj|up_proj|down_proj|gate_up_proj)(\.weight)?$/;
+
+/**
+ * The tensors a target layout writes for a weight whose unquantized name is `out`; `aux`: Ascend's
+ * `weight_offset` (and W4A8's `scale_bias`).
+ */
 export function outputNames(
   kind: string,
   out: string,
-): { data: string; scale: string | null; global: string | null } {
+): { data: string; scale: string | null; global: string | null; aux?: string[] } {
   const base = out.endsWith(".weight") ? out.slice(0, -".weight".length) : out;
   switch (kind) {
+    case "ascend-w8a8":
+    case "ascend-w4a8": {
+      const int4 = kind === "ascend-w4a8" && ASCEND_INT4.test(out);
+      const aux = [`${base}.weight_offset`, ...(int4 ? [`${base}.scale_bias`] : [])];
+      return { data: `${base}.weight`, scale: `${base}.weight_scale`, global: null, aux };
+    }
     case "fp8-block":
       return { data: `${base}.weight`, scale: `${base}.weight_scale_inv`, global: null };
     case "ct-fp8-block":
@@ -745,6 +894,7 @@ export function decodeWeight(
       codes: data.data,
     };
   }
+  if (kind.startsWith("ascend-")) return decodeAscend(got, names, data, shape);
   const fp4 = kind.endsWith("fp4");
   const element = fp4 ? "float4_e2m1fn" : "float8_e4m3fn";
   const vals = new Float32Array(n);
@@ -808,4 +958,48 @@ export function transposed(w: Weight): Weight {
     for (let r = 0; r < rows; r++)
       for (let c = 0; c < cols; c++) expected[b * per + c * rows + r] = w.expected[b * per + r * cols + c];
   return { ...w, shape: [...lead, cols, rows], expected };
+}
+
+/**
+ * Ascend's integers (INT4 when `names.aux` has a `scale_bias`): element (…, r, c) = fl32(q · s[…, r])
+ * with q the I8 byte, or for INT4 the low (even r) or high (odd r) nibble of byte (…, r / 2, c),
+ * two's complement; `weight_scale` F32 `[…, rows, 1]`.
+ */
+function decodeAscend(
+  got: ReadonlyMap<string, T>,
+  names: ReturnType<typeof outputNames>,
+  data: T,
+  shape: readonly number[],
+): DecodedWeight {
+  const int4 = names.aux?.some((n) => n.endsWith(".scale_bias")) ?? false;
+  const rows = shape[shape.length - 2];
+  const cols = shape[shape.length - 1];
+  const n = count(shape);
+  const want = [...shape.slice(0, -2), int4 ? rows / 2 : rows, cols];
+  if (data.dtype !== "I8" || data.shape.join() !== want.join())
+    throw new Error(`${names.data} is ${data.dtype} [${data.shape}], not I8 [${want}]`);
+  const ints = new Int8Array(n);
+  if (int4) {
+    const nib = (b: number) => ((b & 15) ^ 8) - 8;
+    for (let j = 0; j < n / cols / 2; j++)
+      for (let k = 0; k < cols; k++) {
+        const b = data.data[j * cols + k];
+        ints[2 * j * cols + k] = nib(b);
+        ints[(2 * j + 1) * cols + k] = nib(b >> 4);
+      }
+  } else {
+    ints.set(new Int8Array(data.data.buffer, data.data.byteOffset, n));
+  }
+  const sT = got.get(names.scale!);
+  if (!sT) throw new Error(`${names.scale} is not in the output`);
+  if (sT.dtype !== "F32" || sT.shape.join() !== [...shape.slice(0, -1), 1].join())
+    throw new Error(`${names.scale} is ${sT.dtype} [${sT.shape}], not F32 [${[...shape.slice(0, -1), 1]}]`);
+  const s = new Float32Array(sT.data.slice().buffer);
+  const scale = new Float32Array(n);
+  const values = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    scale[i] = s[Math.floor(i / cols)];
+    values[i] = Math.fround(ints[i] * scale[i]);
+  }
+  return { values, scale, element: int4 ? "int4" : "int8", codes: data.data, ints };
 }

@@ -129,11 +129,12 @@ describe("layouts convert cannot write are refused by name and never suggested",
       weights: [],
       extra: [
         { name: `${L}.mlp.up_proj.weight`, dtype: "I8", shape: [16, 32], data: new Uint8Array(512).fill(3) },
+        // Per-group scales (two per row): not Ascend's per-row `[out, 1]`, which fp8kit reads.
         {
           name: `${L}.mlp.up_proj.weight_scale`,
           dtype: "F32",
-          shape: [16, 1],
-          data: bytes(new Float32Array(16).fill(0.01)),
+          shape: [16, 2],
+          data: bytes(new Float32Array(32).fill(0.01)),
         },
       ],
     };

@@ -12,6 +12,11 @@
  *     dequantizations equal to the BF16 rounding, (re)quantizations within the target element's
  *     rounding bound (half an ulp, half a subnormal step, or saturated at the largest code), and
  *     the error the CLI reports equal to the one computed here.
+ * Ascend targets (W8A8_DYNAMIC / W4A8_DYNAMIC) are checked against msModelSlim's steps transcribed in
+ * test/convert/ascend-reference.ts (codes, scales, scale_bias equal; values within the double-rounding
+ * bound of `checkAscendWeight`), their description file and config, and vllm-ascend's loading rules
+ * (test/convert/ascend-loader.ts); Ascend sources (INT8, and INT4 experts beside INT8 attention) go
+ * to every target; into the same integers (INT8 -> INT8, INT4 -> INT4) they relabel.
  * Relabels whose scales the target's default storage cannot hold (float F32 scales into
  * compressed-tensors' BF16, an NVFP4 scalar with no exact reciprocal) exit 2 with code
  * "lossy-relabel" naming the tensor, and go through with --allow-lossy (reported error > 0); for
@@ -19,14 +24,18 @@
  * kept (lossless).
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertCheckpoint } from "../../src/convert/node.js";
 import { decode, encode } from "../../src/formats/index.js";
 import { inspectPath } from "../../src/report/node.js";
+import { ascendLoadFailures } from "./ascend-loader.js";
+import { bf16, refBand, refScaleBias } from "./ascend-reference.js";
 import {
+  ASCEND_DESCRIPTION,
+  ASCEND_INT4,
   type DecodedWeight,
   decodeWeight,
   denseOf,
@@ -57,23 +66,28 @@ const X = "lossy";
 
 /**
  * What happens to every quantized weight of each source, per target in `PAIR_TARGETS` order:
- * deepseek fp8, compressed-tensors fp8 / mxfp8 / mxfp4 / nvfp4, modelopt mxfp8 / nvfp4, gpt-oss, dense.
+ * deepseek fp8, compressed-tensors fp8 / mxfp8 / mxfp4 / nvfp4, modelopt mxfp8 / nvfp4, gpt-oss,
+ * ascend w8a8 / w4a8, dense.
  * Relabels need the same element codes, target blocks inside source blocks, and scales the target
  * stores exactly (power-of-two targets take float scales only when the source declares UE8M0).
+ * Ascend's integers relabel into the same integers (INT8 -> INT8, INT4 -> INT4: codes and row
+ * scales copied); between widths (`weightAction`) they are requantized from the BF16 values.
  */
 const EXPECTED: Readonly<Record<string, readonly Action[]>> = {
-  "deepseek-fp8": [R, X, Q, Q, Q, Q, Q, Q, D],
-  "deepseek-ue8m0-f32": [R, R, R, Q, Q, R, Q, Q, D],
-  "deepseek-ue8m0-e8m0": [R, R, R, Q, Q, R, Q, Q, D],
-  "ct-fp8-bf16": [R, R, Q, Q, Q, Q, Q, Q, D],
-  "ct-fp8-f32": [R, X, Q, Q, Q, Q, Q, Q, D],
-  "ct-mxfp8": [Q, Q, R, Q, Q, R, Q, Q, D],
-  "ct-mxfp4": [Q, Q, Q, R, Q, Q, Q, R, D],
-  "ct-nvfp4": [Q, Q, Q, Q, R, Q, X, Q, D],
-  "modelopt-mxfp8": [Q, Q, R, Q, Q, R, Q, Q, D],
-  "modelopt-nvfp4": [Q, Q, Q, Q, R, Q, R, Q, D],
-  "gpt-oss-mxfp4": [Q, Q, Q, R, Q, Q, Q, R, D],
-  dense: [N, N, N, N, N, N, N, N, "copy"],
+  "deepseek-fp8": [R, X, Q, Q, Q, Q, Q, Q, Q, Q, D],
+  "deepseek-ue8m0-f32": [R, R, R, Q, Q, R, Q, Q, Q, Q, D],
+  "deepseek-ue8m0-e8m0": [R, R, R, Q, Q, R, Q, Q, Q, Q, D],
+  "ct-fp8-bf16": [R, R, Q, Q, Q, Q, Q, Q, Q, Q, D],
+  "ct-fp8-f32": [R, X, Q, Q, Q, Q, Q, Q, Q, Q, D],
+  "ct-mxfp8": [Q, Q, R, Q, Q, R, Q, Q, Q, Q, D],
+  "ct-mxfp4": [Q, Q, Q, R, Q, Q, Q, R, Q, Q, D],
+  "ct-nvfp4": [Q, Q, Q, Q, R, Q, X, Q, Q, Q, D],
+  "modelopt-mxfp8": [Q, Q, R, Q, Q, R, Q, Q, Q, Q, D],
+  "modelopt-nvfp4": [Q, Q, Q, Q, R, Q, R, Q, Q, Q, D],
+  "gpt-oss-mxfp4": [Q, Q, Q, R, Q, Q, Q, R, Q, Q, D],
+  dense: [N, N, N, N, N, N, N, N, N, N, "copy"],
+  "ascend-w8a8": [Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, D],
+  "ascend-w4a8": [Q, Q, Q, Q, Q, Q, Q, Q, Q, Q, D],
 };
 
 /**
@@ -82,6 +96,15 @@ const EXPECTED: Readonly<Record<string, readonly Action[]>> = {
  * every other weight is written BF16: dequantized from a quantized source, kept from a dense one.
  */
 const GPT_OSS_HOLDS = /\.experts\.(gate_up_proj|down_proj)(\.weight)?$/;
+
+/**
+ * Ascend quantizes what msModelSlim's DeepSeek recipes quantize: the linears under `self_attn` and
+ * `mlp`, except `kv_b_proj` (vllm-ascend's MLA asserts it is unquantized) and the router `mlp.gate`
+ * (ASCEND.md §2.3); every other weight is written BF16 and described FLOAT. From a dense source
+ * stacked experts `[E, out, in]` are quantized too (as their FP8 version would be).
+ */
+const ASCEND_HOLDS = (name: string) =>
+  /\.(self_attn|mlp)\./.test(name) && !/\.kv_b_proj\./.test(name) && !/\.mlp\.gate\.weight$/.test(name);
 
 /**
  * Tensor selection (src/checkpoint/select.ts) quantizes only 2-D weights: stacks store stacked
@@ -101,6 +124,13 @@ function weightAction(s: PairSource, t: PairTarget, a: Action, w: Weight): Actio
   if (a === "copy") return a;
   const quantizedSource = s.format !== null;
   if (t.layout === "gpt-oss" && !GPT_OSS_HOLDS.test(w.out)) return quantizedSource ? D : "copy";
+  if (t.layout === "ascend") {
+    if (!ASCEND_HOLDS(w.out)) return quantizedSource ? D : "copy";
+    if (!s.kind.startsWith("ascend-")) return a;
+    // Ascend into Ascend: the same integer width relabels, another is requantized.
+    const int4 = (w4a8: boolean) => w4a8 && ASCEND_INT4.test(w.out);
+    return int4(s.kind === "ascend-w4a8") === int4(t.to === "w4a8") ? R : Q;
+  }
   if (stackedIntoGptOss(s, t, w)) return a;
   if (STACKED_SELECTION_PENDING && !quantizedSource && w.shape.length > 2) return "copy";
   return a;
@@ -228,7 +258,8 @@ function bitDiff(a: Float32Array, b: Float32Array): { count: number; first: numb
  * for the float32 arithmetic; or, for a value beyond the largest code, anything but that code.
  */
 function outsideRounding(x: Float32Array, d: DecodedWeight): number {
-  if (d.element === "bfloat16") throw new Error("no rounding bound for dense outputs");
+  if (d.element !== "float8_e4m3fn" && d.element !== "float4_e2m1fn")
+    throw new Error(`no floating-point rounding bound for ${d.element}`);
   const { m, max, sub } = ELEMENT[d.element];
   let bad = 0;
   for (let i = 0; i < x.length; i++) {
@@ -265,7 +296,7 @@ function expectedNames(s: PairSource, t: PairTarget, a: Action): string[] {
     if (wa === "copy" || wa === D) names.push(w.out);
     else {
       const n = outputNames(t.kind, w.out);
-      names.push(...[n.data, n.scale, n.global].filter((x): x is string => x !== null));
+      names.push(...[n.data, n.scale, n.global].filter((x): x is string => x !== null), ...(n.aux ?? []));
       const act = activationScaleOf(s, t, wa, w);
       if (act) names.push(act.out);
     }
@@ -292,6 +323,90 @@ function activationScaleOf(s: PairSource, t: PairTarget, wa: Action, w: Weight) 
   return input ? { input, out: `${base}${to}`, reciprocal: from !== to } : null;
 }
 
+/**
+ * An Ascend output's files: config.json without `quantization_config`; the description names every
+ * written tensor, W8A8_DYNAMIC / W4A8_DYNAMIC for an I8 weight (W4A8 when it has a `scale_bias`) and
+ * its scale, offset and scale_bias, FLOAT for the rest; and vllm-ascend's loading rules
+ * (test/convert/ascend-loader.ts) find nothing.
+ */
+async function checkAscendFiles(label: string, dir: string, got: ReadonlyMap<string, T>) {
+  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+  expect(config.quantization_config, `${label}: config.json`).toBeUndefined();
+  const desc = JSON.parse(readFileSync(join(dir, ASCEND_DESCRIPTION), "utf8")) as Record<string, unknown>;
+  const want: Record<string, string> = {};
+  for (const [name, x] of got) {
+    if (x.dtype !== "I8") {
+      want[name] ??= "FLOAT";
+      continue;
+    }
+    const base = name.replace(/\.weight$/, "");
+    const type = got.has(`${base}.scale_bias`) ? "W4A8_DYNAMIC" : "W8A8_DYNAMIC";
+    for (const suffix of [".weight", ".weight_scale", ".weight_offset", ".scale_bias"])
+      if (got.has(`${base}${suffix}`)) want[`${base}${suffix}`] = type;
+  }
+  const { version, model_quant_type, group_size, metadata, optional, ...entries } = desc;
+  expect(entries, `${label}: ${ASCEND_DESCRIPTION} entries`).toEqual(want);
+  // msModelSlim's model_quant_type: W4A8_DYNAMIC is hidden from it (save/ascendv1.py:164-181).
+  const w8a8 = Object.values(want).includes("W8A8_DYNAMIC");
+  expect({ version, model_quant_type, group_size, metadata, optional }, `${label}: globals`).toEqual({
+    version: "1.0.0",
+    model_quant_type: w8a8 ? "W8A8_DYNAMIC" : "FLOAT",
+    group_size: 0,
+    metadata: {},
+    optional: {},
+  });
+  expect(await ascendLoadFailures(dir), `${label}: as vllm-ascend loads it`).toEqual([]);
+}
+
+/**
+ * An Ascend weight against msModelSlim's steps on the BF16 rounding xb of the input's values
+ * (test/convert/ascend-reference.ts, written apart from the library): every code and scale equal;
+ * every value within the rounding bound |y - xb| <= s · (1/2 + h), h half a BF16 ulp of xb / s
+ * (the quotient is rounded to BF16 before the integer: a double rounding, so up to 3/4 · s for
+ * INT8, not s/2); `weight_offset` zeros `[.., out, 1]`; W4A8's `scale_bias` = 8 · Σ q · s.
+ */
+function checkAscendWeight(
+  what: string,
+  got: ReadonlyMap<string, T>,
+  names: ReturnType<typeof outputNames>,
+  w: Weight,
+  d: DecodedWeight,
+) {
+  const cols = w.shape[w.shape.length - 1];
+  const bits = d.element === "int4" ? 4 : 8;
+  const ref = refBand(w.expected, w.expected.length / cols, cols, bits);
+  let codes = 0;
+  for (let i = 0; i < ref.codes.length; i++) if (ref.codes[i] !== d.ints![i]) codes++;
+  expect(codes, `${what}: codes differing from msModelSlim's steps`).toBe(0);
+  const scales = d.scale.filter((_, i) => i % cols === 0);
+  expect(bitDiff(scales, ref.scales).count, `${what}: scales differing from msModelSlim's steps`).toBe(0);
+  let beyond = 0;
+  for (let i = 0; i < w.expected.length; i++) {
+    const xb = bf16(w.expected[i]);
+    const s = d.scale[i];
+    const v = Math.abs(xb / s);
+    const h = v === 0 ? 0 : 2 ** (Math.floor(Math.log2(v)) - 8);
+    if (Math.abs(d.values[i] - xb) > s * (0.5 + h) * (1 + 2 ** -8)) beyond++;
+  }
+  expect(beyond, `${what}: elements beyond the rounding bound`).toBe(0);
+  const offset = got.get(names.aux![0])!;
+  expect([offset.dtype, offset.shape], `${what}: weight_offset`).toEqual([
+    "F32",
+    [...w.shape.slice(0, -1), 1],
+  ]);
+  expect(
+    offset.data.every((b) => b === 0),
+    `${what}: weight_offset zeros`,
+  ).toBe(true);
+  if (bits === 4) {
+    const bias = got.get(names.aux![1])!;
+    const chunks = bias.shape[bias.shape.length - 1] as 1 | 16;
+    expect(chunks, `${what}: scale_bias columns`).toBe(/down_proj/.test(w.out) ? 16 : 1);
+    const want = refScaleBias(ref.codes, ref.scales, w.expected.length / cols, cols, chunks);
+    expect(bitDiff(new Float32Array(bias.data.slice().buffer), want).count, `${what}: scale_bias`).toBe(0);
+  }
+}
+
 /** The checks every successful pair passes (see the file header); returns the reported error per weight. */
 async function checkPair(s: PairSource, t: PairTarget, action: Action, r: Run): Promise<number[]> {
   const label = `${s.id} -> ${t.id}`;
@@ -304,6 +419,11 @@ async function checkPair(s: PairSource, t: PairTarget, action: Action, r: Run): 
 
   const got = readTensors(r.out);
   expect([...got.keys()].sort(), `${label}: output tensors`).toEqual(expectedNames(s, t, action).sort());
+  // Only an Ascend output has a description; its tensors' types are what was written.
+  expect(existsSync(join(r.out, ASCEND_DESCRIPTION)), `${label}: ${ASCEND_DESCRIPTION}`).toBe(
+    t.layout === "ascend",
+  );
+  if (t.layout === "ascend") await checkAscendFiles(label, r.out, got);
   const input = new Map<string, T>(
     [...s.case.weights.flatMap((w) => w.tensors), ...(s.case.extra ?? [])].map((x) => [x.name, x]),
   );
@@ -346,6 +466,8 @@ async function checkPair(s: PairSource, t: PairTarget, action: Action, r: Run): 
       let diff = 0;
       for (let j = 0; j < want.length; j++) if (want[j] !== have[j]) diff++;
       expect(diff, `${what}: elements differing from the BF16 rounding`).toBe(0);
+    } else if ((wa === Q || wa === N) && t.layout === "ascend") {
+      checkAscendWeight(what, got, outputNames(t.kind, wd.out), wd, d);
     } else if (wa === Q || wa === N) {
       // compressed-tensors' rules run on BF16 weights: a quantized source reaches them through BF16.
       const viaBf16 = t.layout === "compressed-tensors" && t.to !== "fp8" && s.format !== null;

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { type KernelBackend, setKernelBackend } from "../../src/formats/wasm/kernel-backend.js";
 
 export interface VectorFormat {
   bits: number;
@@ -78,4 +79,14 @@ export function rng(seed: number): () => number {
     s >>>= 0;
     return s / 4294967296;
   };
+}
+
+/** Runs `f` with the kernel backend forced to `b`, then restores "auto". */
+export function withBackend<T>(b: KernelBackend, f: () => T): T {
+  setKernelBackend(b);
+  try {
+    return f();
+  } finally {
+    setKernelBackend("auto");
+  }
 }

@@ -54,7 +54,9 @@ describe("inspect", () => {
     expect(byTarget["vllm-sglang-hopper"].status).toBe("loads");
     expect(byTarget["vllm-sglang-blackwell"]).toMatchObject({ status: "requantizes", tensors: 12 });
     expect(byTarget["ascend-910b"]).toMatchObject({ status: "needs-conversion", tensors: 12 });
-    expect(byTarget["ascend-910b"].command).toMatch(/^fp8kit convert .* --to bf16$/);
+    // DeepSeek-style (model_type deepseek_v3): Atlas A2/A3 get INT8 W8A8 rather than BF16.
+    expect(byTarget["ascend-910b"].command).toMatch(/^fp8kit convert .* --to w8a8$/);
+    expect(byTarget.cpu.command).toMatch(/^fp8kit convert .* --to bf16$/);
     expect(byTarget["ascend-950"].status).toBe("loads");
     expect(byTarget.cpu.status).toBe("needs-conversion");
   });

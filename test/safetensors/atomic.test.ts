@@ -15,6 +15,7 @@ import {
   writeFileAtomic,
 } from "../../src/safetensors/atomic-node.js";
 import { SafetensorsError } from "../../src/safetensors/errors.js";
+import { useWriteFs, type WriteHandle, writeFs } from "../../src/safetensors/fs-node.js";
 import { planLayout, serializeSafetensors, type TensorWithData } from "../../src/safetensors/writer.js";
 import { PositionalSafetensorsWriter } from "../../src/safetensors/writer-node.js";
 import { mulberry32 } from "./helpers.js";
@@ -59,6 +60,93 @@ describe("atomic writes", () => {
     await f.abort();
     expect(readdirSync(dir)).toEqual([]);
     await expect(f.finish()).rejects.toThrow(/x\.bin: file is closed/);
+  });
+
+  /** The writers' file system with every fsync counted, and failing when `fail(k)` says so for the k-th. */
+  function countingFs(fail: (k: number) => boolean = () => false) {
+    const real = writeFs();
+    let syncs = 0;
+    const wrap = (h: WriteHandle): WriteHandle => ({
+      write: (b, o, l, p) => h.write(b, o, l, p),
+      sync: async () => {
+        const k = ++syncs;
+        // A slow fsync, so writes happen while it is in flight.
+        await new Promise((r) => setTimeout(r, 5));
+        if (fail(k))
+          throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO", syscall: "fsync" });
+        return h.sync();
+      },
+      close: () => h.close(),
+    });
+    const restore = useWriteFs({ ...real, open: async (p, flags) => wrap(await real.open(p, flags)) });
+    return { restore, syncs: () => syncs };
+  }
+
+  it("flushEvery: fsyncs in the background while writing, one at a time; the file is exact", async () => {
+    const dir = fresh("flush");
+    const fs = countingFs();
+    try {
+      const f = await AtomicFile.create(join(dir, "x.bin"), { flushEvery: 1000 });
+      const rnd = mulberry32(3);
+      const all = new Uint8Array(20 * 600).map(() => rnd() * 256);
+      for (let i = 0; i < 20; i++) {
+        await f.writeAt(i * 600, all.subarray(i * 600, (i + 1) * 600));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      // 12000 bytes at a flush per 1000 written while none is in flight: several, not 12.
+      expect(f.flushes).toBeGreaterThanOrEqual(2);
+      expect(f.flushes).toBeLessThan(12);
+      await f.finish();
+      expect(fs.syncs()).toBe(f.flushes + 1);
+      expect(Buffer.compare(readFileSync(join(dir, "x.bin")), all)).toBe(0);
+      expect(readdirSync(dir)).toEqual(["x.bin"]);
+    } finally {
+      fs.restore();
+    }
+    // Without flushEvery, only the final fsync.
+    const fs2 = countingFs();
+    try {
+      const f = await AtomicFile.create(join(dir, "y.bin"));
+      for (let i = 0; i < 5; i++) await f.writeAt(i * 600, new Uint8Array(600));
+      await f.finish();
+      expect(f.flushes).toBe(0);
+      expect(fs2.syncs()).toBe(1);
+    } finally {
+      fs2.restore();
+    }
+  });
+
+  it("a failed background fsync fails the file: named, with advice, nothing left behind", async () => {
+    // The failure reported by the next write...
+    const dir = fresh("flush-fail");
+    let fs = countingFs((k) => k === 1);
+    try {
+      const f = await AtomicFile.create(join(dir, "x.bin"), { flushEvery: 100 });
+      await f.writeAt(0, new Uint8Array(200));
+      await new Promise((r) => setTimeout(r, 30));
+      const err = await f.writeAt(200, new Uint8Array(10)).catch((e) => e);
+      expect(err).toBeInstanceOf(SafetensorsError);
+      expect(err.code).toBe("write-failed");
+      expect(err.message).toContain(join(dir, "x.bin"));
+      expect(err.message).toMatch(/flushing written data to disk \(fsync\) failed: an I\/O error/);
+      expect(readdirSync(dir)).toEqual([]);
+      await expect(f.finish()).rejects.toThrow(/x\.bin/);
+    } finally {
+      fs.restore();
+    }
+    // ...or by finish, when it fails after the last write.
+    fs = countingFs((k) => k === 1);
+    try {
+      const f = await AtomicFile.create(join(dir, "y.bin"), { flushEvery: 100 });
+      await f.writeAt(0, new Uint8Array(200));
+      const err = await f.finish().catch((e) => e);
+      expect(err).toBeInstanceOf(SafetensorsError);
+      expect(err.message).toContain(join(dir, "y.bin"));
+      expect(err.message).toMatch(/an I\/O error/);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.restore();
+    }
   });
 
   it("copyFileAtomic copies bytes exactly (several chunks) and names a missing source", async () => {

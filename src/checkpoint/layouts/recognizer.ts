@@ -3,6 +3,7 @@
  * where the block comes from, and what `convert` may do with it. `detect.ts` runs the recognizers
  * in `index.ts`'s order; the first that claims a tensor owns it.
  */
+import { WHOLE_ROW } from "../../quant/kernels/types.js";
 import type { ScaleStorage } from "../../quant/scale-encoding.js";
 import type { Dtype } from "../../safetensors/index.js";
 import type { LayoutKind, ScaleFormat, TensorEntry } from "../types.js";
@@ -16,6 +17,8 @@ export interface LayoutContext {
   /** ModelOpt's `quant_algo` (from `hf_quant_config.json` or `quantization_config`), or null. */
   modelopt: string | null;
   byName: ReadonlyMap<string, TensorEntry>;
+  /** Ascend's `quant_model_description.json` (tensor name -> quantization type), or null. */
+  ascend: Record<string, unknown> | null;
 }
 
 /** How the code bytes hold the elements. */
@@ -25,17 +28,20 @@ export type Packing =
   /** Two FP4 codes per U8 byte along the last dimension, element 0 in the low nibble (F4 tensors are already logical). */
   | "nibbles"
   /** gpt-oss: U8 `[..., G, 16]`, 32 FP4 codes per group of 16 bytes. */
-  | "gpt-oss";
+  | "gpt-oss"
+  /** Ascend W4A8: two INT4 codes per I8 byte along the rows (`[out / 2, in]`), row 2j in the low nibble. */
+  | "rows";
 
 /** The stacks whose on-disk dialects fp8kit reads and writes (`convert --layout`). */
-export type LayoutFamily = "deepseek" | "compressed-tensors" | "modelopt" | "gpt-oss";
+export type LayoutFamily = "deepseek" | "compressed-tensors" | "modelopt" | "gpt-oss" | "ascend";
 
 /**
  * What a layout's quantized weights hold, whatever the dialect: block FP8 (`fp8`), FP8 with one
  * scale per tensor (`fp8-tensor`), MXFP8, MXFP4 (E8M0 per 32) or NVFP4 (E4M3 per 16 and a per-tensor
- * scalar). Two layouts with the same format hold the same kind of bits.
+ * scalar), or Ascend's per-channel INT8 (`w8a8`) and INT4 (`w4a8`). Two layouts with the same format
+ * hold the same kind of bits.
  */
-export type LayoutFormat = "fp8" | "fp8-tensor" | "mxfp8" | "mxfp4" | "nvfp4";
+export type LayoutFormat = "fp8" | "fp8-tensor" | "mxfp8" | "mxfp4" | "nvfp4" | "w8a8" | "w4a8";
 
 export interface Recognizer {
   kind: LayoutKind;
@@ -118,6 +124,11 @@ export function blockFrom(x: unknown): [number, number] | null {
     return [x[0] as number, x[1] as number];
   }
   return null;
+}
+
+/** A block as people read it: `128x128`, `1x32`, or `1xrow` for one scale per row (Ascend's channels). */
+export function blockLabel(block: readonly [number, number]): string {
+  return `${block[0]}x${block[1] === WHOLE_ROW ? "row" : block[1]}`;
 }
 
 /** Element count of a shape (1 for a scalar `[]`). */

@@ -7,6 +7,7 @@
  *   outputTensors(writer, weightName, shape, scaleDtype) -> codes, block scales, per-tensor scalar
  */
 import type { Dtype } from "../../safetensors/index.js";
+import { ascendMxfp8, ascendQuantizes, ascendW4a8, ascendW8a8, scaleBiasChunks } from "./ascend.js";
 import { ctFp8Block, ctMxfp4, ctMxfp8, ctNvfp4 } from "./compressed-tensors.js";
 import { deepseekFp8 } from "./deepseek-fp8.js";
 import { gptOssMxfp4 } from "./gpt-oss.js";
@@ -20,6 +21,7 @@ export const OUTPUT_FAMILIES: readonly OutputFamily[] = [
   "compressed-tensors",
   "modelopt",
   "gpt-oss",
+  "ascend",
   "dense",
 ];
 
@@ -43,6 +45,12 @@ export interface Writer {
  * head stay BF16 (the released config's `modules_to_not_convert`).
  */
 const GPT_OSS_EXPERTS = /\.experts\.(gate_up_proj|down_proj)(\.weight)?$/;
+
+/** msModelSlim's DeepSeek recipes quantize the linears under `self_attn` and `mlp` but `kv_b_proj` and the router (ASCEND.md §2.3). */
+const ASCEND_HOLDS = {
+  test: ascendQuantizes,
+  why: "Ascend keeps kv_b_proj, the router gate, embeddings, lm_head and norms unquantized (FLOAT)",
+};
 
 /**
  * The layout each family writes for each format. DeepSeek stores F32 multipliers (V3, and powers of
@@ -71,6 +79,13 @@ const WRITERS: Readonly<Record<LayoutFamily, Partial<Record<WrittenFormat, Write
       },
     },
   },
+  // W4A8 is the routed experts' format; the other quantized linears of a W4A8 output are W8A8 (plan.ts).
+  // MXFP8 is Ascend 950's W8A8_MXFP8 (vllm-ascend `methods/w8a8_mxfp8.py`, ASCEND.md §6).
+  ascend: {
+    w8a8: { layout: ascendW8a8, scaleDtypes: ["F32"], holds: ASCEND_HOLDS },
+    w4a8: { layout: ascendW4a8, scaleDtypes: ["F32"], holds: ASCEND_HOLDS },
+    mxfp8: { layout: ascendMxfp8, scaleDtypes: ["U8"], holds: ASCEND_HOLDS },
+  },
 };
 
 /** The writer of `format` in `family`, or null when that stack has no such layout. */
@@ -93,6 +108,7 @@ const TENSOR_SCALE_SHAPE: Readonly<Record<LayoutFamily, readonly number[]>> = {
   "compressed-tensors": [1],
   modelopt: [],
   "gpt-oss": [],
+  ascend: [],
 };
 
 /** A tensor to write: name, dtype, stored shape. */
@@ -122,7 +138,15 @@ export function outputTensors(
   shape: readonly number[],
   block: readonly [number, number],
   scaleDtype: Dtype,
-): { data: OutputTensor; scale: OutputTensor; tensorScale: OutputTensor | null } {
+): {
+  data: OutputTensor;
+  scale: OutputTensor;
+  tensorScale: OutputTensor | null;
+  /** Ascend's `weight_offset`: F32 zeros shaped as the scale (symmetric quantization). */
+  zeros: OutputTensor | null;
+  /** Ascend W4A8's `scale_bias`: F32 `[..., out, 1]` or `[..., out, 16]` (down projections). */
+  aux: OutputTensor | null;
+} {
   const r = writer.layout;
   const base = baseOf(weightName);
   const cols = shape[shape.length - 1];
@@ -132,7 +156,9 @@ export function outputTensors(
       ? [...shape]
       : r.packing === "nibbles"
         ? [...lead, cols / 2]
-        : [...lead, cols / 32, 16];
+        : r.packing === "rows"
+          ? [...shape.slice(0, -2), shape[shape.length - 2] / 2, cols]
+          : [...lead, cols / 32, 16];
   const [br, bc] = block;
   const scaleShape =
     shape.length === 1
@@ -143,6 +169,12 @@ export function outputTensors(
     scale: { name: `${base}${r.scale}`, dtype: scaleDtype, shape: scaleShape },
     tensorScale: r.tensorScale
       ? { name: `${base}${r.tensorScale.suffix}`, dtype: "F32", shape: [...TENSOR_SCALE_SHAPE[r.family]] }
+      : null,
+    zeros: r.auxiliary?.includes(".weight_offset")
+      ? { name: `${base}.weight_offset`, dtype: "F32", shape: [...scaleShape] }
+      : null,
+    aux: r.auxiliary?.includes(".scale_bias")
+      ? { name: `${base}.scale_bias`, dtype: "F32", shape: [...lead, scaleBiasChunks(weightName)] }
       : null,
   };
 }

@@ -15,6 +15,19 @@ export function outBytes(n: number): Uint8Array {
   return source === null ? new Uint8Array(n) : new Uint8Array(source(n), 0, n);
 }
 
+let scratch: Float32Array | null = null;
+
+/**
+ * This thread's float32 scratch array, `n` elements (contents undefined), for values a kernel
+ * consumes before it returns (the decoded band of decode-then-encode). The next call reuses it:
+ * never return it or keep it. Reusing it spares a fresh 16 MB array per band, whose page faults
+ * cost more than decoding into it on small VMs.
+ */
+export function scratchF32(n: number): Float32Array {
+  if (scratch === null || scratch.length < n) scratch = new Float32Array(n);
+  return scratch.subarray(0, n);
+}
+
 /** A free list of ArrayBuffers, taking one at least `bytes` long (and at most 4x that). */
 export class BufferList {
   private readonly free: ArrayBuffer[] = [];

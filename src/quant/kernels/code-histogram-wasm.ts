@@ -1,5 +1,5 @@
 /**
- * Block code histograms in WebAssembly, emitted at run time by the few lines of assembler below (no
+ * Block code histograms in WebAssembly, emitted at run time through `formats/wasm/asm.ts` (no
  * committed binary). One exported function, `hist(codes, rows, cols, bc, hist)`: for each of `rows`
  * rows of `cols` bytes at `codes`, adds every byte to the 256-bin u32 histogram of its block column
  * (four interleaved sub-bins per bin, see `increment`), reading four bytes per load; `cols` and `bc`
@@ -7,62 +7,26 @@
  * `bandHistograms` stays the reference and the fallback where WebAssembly is unavailable.
  */
 
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-};
+import {
+  addTo,
+  get,
+  I32,
+  i32,
+  instantiate,
+  ops,
+  SELECT,
+  set,
+  tee,
+  wasmModule,
+  whileBelow,
+} from "../../formats/wasm/asm.js";
 
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-};
-
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const str = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-/** A run of instructions: opcodes and encoded instructions, flattened. */
-const ops = (...parts: (number | number[])[]): number[] => parts.flat();
-
-// Opcodes.
-const I32 = 0x7f;
-const get = (i: number) => [0x20, i];
-const set = (i: number) => [0x21, i];
-const tee = (i: number) => [0x22, i];
-const c32 = (n: number) => [0x41, ...sleb(n)];
-const ADD = 0x6a;
-const MUL = 0x6c;
-const AND = 0x71;
-const SHL = 0x74;
-const SHR_U = 0x76;
-const GE_U = 0x4f;
-const LT_U = 0x49;
-const SELECT = 0x1b;
-const load = (offset: number) => [0x28, 2, ...uleb(offset)];
-const store = (offset: number) => [0x36, 2, ...uleb(offset)];
-const END = 0x0b;
+const { add: ADD, mul: MUL, and: AND, shl: SHL, shr_u: SHR_U, lt_u: LT_U } = i32;
+const c32 = i32.const;
+const { load, store } = i32;
 
 // Params 0 codes, 1 rows, 2 cols, 3 bc, 4 hist; locals 5 r, 6 p, 7 rowEnd, 8 hb, 9 end, 10 w, 11 a.
 const [CODES, ROWS, COLS, BC, HIST, R, P, ROW_END, HB, E, W, A] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-
-/** `while (a < b) { body }` (unsigned): a block around a loop that exits when a >= b. */
-const whileBelow = (a: number, b: number, body: number[]) =>
-  ops([0x02, 0x40, 0x03, 0x40], get(a), get(b), GE_U, [0x0d, 1], body, [0x0c, 0], END, END);
-
-/** `local += n`. */
-const addTo = (local: number, n: number) => ops(get(local), c32(n), ADD, set(local));
 
 /**
  * Bins are interleaved four ways, `hist + ((block * 256 + byte) * 4 + k) * 4`, and byte k of each
@@ -101,19 +65,21 @@ function body(): number[] {
     whileBelow(P, ROW_END, ops(blockEnd, whileBelow(P, E, ops(word, addTo(P, 4))), addTo(HB, 4096))),
     addTo(R, 1),
   );
-  return ops(c32(0), set(R), whileBelow(R, ROWS, row), END);
+  return ops(c32(0), set(R), whileBelow(R, ROWS, row));
 }
 
 function moduleBytes(): Uint8Array {
-  const code = [...uleb(1), 7, I32, ...body()];
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [1, 0x60, 5, I32, I32, I32, I32, I32, 0]),
-    ...section(3, [1, 0]),
-    ...section(5, [1, 0x00, 1]),
-    ...section(7, [2, ...str("mem"), 0x02, 0, ...str("hist"), 0x00, 0]),
-    ...section(10, [1, ...uleb(code.length), ...code]),
-  ]);
+  return wasmModule({
+    memory: { min: 1, export: "mem" },
+    funcs: [
+      {
+        params: [I32, I32, I32, I32, I32],
+        locals: [I32, I32, I32, I32, I32, I32, I32],
+        body: body(),
+        export: "hist",
+      },
+    ],
+  });
 }
 
 /** A WebAssembly histogram kernel with its own memory: histograms at 0, the band of codes after. */
@@ -122,12 +88,20 @@ export class WasmHistogram {
   private readonly fn: (codes: number, rows: number, cols: number, bc: number, hist: number) => void;
 
   private constructor() {
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes() as BufferSource));
+    const inst = instantiate(moduleBytes());
     this.memory = inst.exports.mem as WebAssembly.Memory;
     this.fn = inst.exports.hist as WasmHistogram["fn"];
   }
 
-  /** The kernel, or null where WebAssembly is not available. */
+  private static instance: WasmHistogram | null | undefined;
+
+  /** This thread's kernel (made on first use), or null where WebAssembly is not available. */
+  static shared(): WasmHistogram | null {
+    if (WasmHistogram.instance === undefined) WasmHistogram.instance = WasmHistogram.create();
+    return WasmHistogram.instance;
+  }
+
+  /** A new kernel, or null where WebAssembly is not available. */
   static create(): WasmHistogram | null {
     try {
       return typeof WebAssembly === "object" ? new WasmHistogram() : null;

@@ -4,6 +4,7 @@
  * run both on the same inputs, NaN/Inf blocks included.
  */
 import { addPairs, emptyStats } from "../error-stats.js";
+import { scratchF32 } from "./buffers.js";
 import { decodeBand } from "./decode-band.js";
 import { type EncodedBand, encodeBand } from "./encode-band.js";
 import { dequantApplies, dequantBand } from "./fast-dequant.js";
@@ -40,7 +41,9 @@ export function fastPathOf(spec: BandSpec, scale: Uint8Array | null): FastPath |
 
 /** Decode then encode one band (the specification every fast path is tested against). */
 export function convertBandGeneric(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
-  const x = decodeBand(spec.source, data, scale, spec.rows, spec.cols, spec.tensorScale);
+  // The decoded values live only for this call (`encodeBand` copies what it returns).
+  const n = spec.rows * spec.cols;
+  const x = decodeBand(spec.source, data, scale, spec.rows, spec.cols, spec.tensorScale, scratchF32(n));
   const { target, rows, cols, overflow, outTensorScale } = spec;
   if (spec.via !== "BF16") return encodeBand(target, x, rows, cols, overflow, outTensorScale);
   // The detour through BF16 changes the codes; the error is still measured against the source.

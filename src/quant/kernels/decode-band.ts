@@ -8,7 +8,7 @@ import { LITTLE_ENDIAN } from "../../formats/endian.js";
 import { valuesOf } from "../element-codes.js";
 import { QuantError } from "../errors.js";
 import { decodeScales, scaleArrayOfBytes } from "../scale-storage.js";
-import { F16_VALUES } from "./tables.js";
+import { decodeIntChannel } from "./encode-int-channel.js";
 import type { PlainDtype, SourceCodec } from "./types.js";
 
 type BlockSource = Extract<SourceCodec, { kind: "block" }>;
@@ -47,9 +47,9 @@ export function bandScales(
   return s;
 }
 
-/** float32 values of a plain band (BF16 and F16 widened exactly). */
-function decodePlain(dtype: PlainDtype, data: Uint8Array, n: number): Float32Array {
-  const out = new Float32Array(n);
+/** float32 values of a plain band (BF16 and F16 widened exactly), into `into` when given. */
+function decodePlain(dtype: PlainDtype, data: Uint8Array, n: number, into?: Float32Array): Float32Array {
+  const out = into ?? new Float32Array(n);
   const size = dtype === "F32" ? 4 : 2;
   if (!LITTLE_ENDIAN) throw new QuantError("invalid-input", "band kernels need a little-endian platform");
   const b = data.byteOffset % size === 0 ? data : data.slice(0, n * size);
@@ -57,9 +57,12 @@ function decodePlain(dtype: PlainDtype, data: Uint8Array, n: number): Float32Arr
   else {
     const h = new Uint16Array(b.buffer, b.byteOffset, n);
     if (dtype === "BF16") {
-      const u = new Uint32Array(out.buffer);
+      const u = new Uint32Array(out.buffer, out.byteOffset, n);
       for (let i = 0; i < n; i++) u[i] = h[i] << 16;
-    } else for (let i = 0; i < n; i++) out[i] = F16_VALUES[h[i]];
+    } else {
+      const f16 = valuesOf("float16");
+      for (let i = 0; i < n; i++) out[i] = f16[h[i]];
+    }
   }
   return out;
 }
@@ -69,7 +72,8 @@ function decodePlain(dtype: PlainDtype, data: Uint8Array, n: number): Float32Arr
  * fl32(decode(code) * s) with s the block's float32 multiplier (`bandScales`) or the per-tensor
  * scale, as DeepSeek's Triton `weight_dequant` (`x.to(float32) * s`), torchao's and ModelOpt's
  * dequantization do; a NaN block scale makes the whole block NaN. Packed 4-bit codes hold element
- * 2i in the low nibble of byte i (rows of an even number of elements).
+ * 2i in the low nibble of byte i (rows of an even number of elements). `into` (`rows * cols`
+ * elements), when given, receives the values of plain and 8/4-bit sources instead of a new array.
  */
 export function decodeBand(
   src: SourceCodec,
@@ -78,10 +82,16 @@ export function decodeBand(
   rows: number,
   cols: number,
   tensorScale?: number,
+  into?: Float32Array,
 ): Float32Array {
   const n = rows * cols;
-  if (src.kind === "plain") return decodePlain(src.dtype, data, n);
-  const out = new Float32Array(n);
+  if (src.kind === "plain") return decodePlain(src.dtype, data, n, into);
+  if (src.kind === "int-channel") {
+    if (scale === null)
+      throw new QuantError("invalid-scales", "an integer channel band needs its row scales");
+    return decodeIntChannel(src.bits, data, scale, rows, cols);
+  }
+  const out = into ?? new Float32Array(n);
   const values = valuesOf(src.element);
   if (src.kind === "tensor") {
     const t = tensorScaleOf(src, tensorScale);

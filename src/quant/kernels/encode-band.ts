@@ -6,21 +6,22 @@
  */
 import type { Overflow } from "../../formats/index.js";
 import { amaxFromBits, bandAmaxBits, inputView } from "../block-amax.js";
+import { valuesOf } from "../element-codes.js";
 import { addPairs, type ErrorStats, emptyStats } from "../error-stats.js";
 import { pow2CodeTable } from "../fast-tables.js";
 import { outBytes } from "./buffers.js";
+import { encodeIntChannel } from "./encode-int-channel.js";
 import { encodeNvfp4 } from "./encode-nvfp4.js";
 import {
   bf16FromBits,
-  E2M1_NAN,
   E2M1_VALUES,
   E4M3_MAX,
-  E4M3_NAN,
   E4M3_VALUES,
   e2m1FromBits,
+  e2m1Nan,
   e4m3FromBits,
+  e4m3Nan,
   F16_MAX,
-  F16_VALUES,
   f16Of,
 } from "./tables.js";
 import {
@@ -37,6 +38,8 @@ import type { PlainDtype, TargetCodec } from "./types.js";
 export interface EncodedBand {
   data: Uint8Array;
   scale: Uint8Array | null;
+  /** A per-row companion of the codes (W4A8's `scale_bias`, float32 bytes), when the target has one. */
+  aux?: Uint8Array | null;
   stats: ErrorStats;
 }
 
@@ -75,11 +78,12 @@ function encodePlain(dtype: PlainDtype, x: Float32Array, overflow: Overflow): En
       addPairs(st, x[i], tmp[0], 1);
     }
   } else {
+    const f16 = valuesOf("float16");
     for (let i = 0; i < n; i++) {
       const h = f16Of(xb[i], overflow);
       out[i] = h;
       const v = x[i];
-      const y = F16_VALUES[h];
+      const y = f16[h];
       if (Math.abs(v) > F16_MAX && Number.isFinite(y)) st.saturated++; // v NaN or Inf: false
       addPairs(st, v, y, 1);
     }
@@ -128,7 +132,7 @@ function encodeFp8Block(
       tmp[0] = 1 / sf;
       const inv = tmp[0];
       if (Number.isNaN(sf)) {
-        nanBlock(x, data, cols, r0, r1, c0, c1, E4M3_NAN, false, st);
+        nanBlock(x, data, cols, r0, r1, c0, c1, e4m3Nan(), false, st);
         continue;
       }
       for (let r = r0; r < r1; r++) {
@@ -218,7 +222,7 @@ function encodeMx(
       const byte = mxScaleByte(t.rule, amaxFromBits(view, amaxBits[g]), t.element);
       scale[r * groups + g] = byte;
       if (byte === 0xff) {
-        nanBlock(x, data, cols, r, r + 1, g * 32, g * 32 + 32, fp4 ? E2M1_NAN : E4M3_NAN, fp4, st);
+        nanBlock(x, data, cols, r, r + 1, g * 32, g * 32 + 32, fp4 ? e2m1Nan() : e4m3Nan(), fp4, st);
         continue;
       }
       const s = 2 ** (byte - 127);
@@ -280,7 +284,7 @@ function encodeMxTriton(
   const tiesAway = mxTiesAway(t)
     ? (e2m1TiesAwayTable ??= pow2CodeTable("bfloat16", "float4_e2m1fn", 0, 6, "ties-away", true))
     : null;
-  const nanCode = fp4 ? E2M1_TRITON_NAN : E4M3_NAN;
+  const nanCode = fp4 ? E2M1_TRITON_NAN : e4m3Nan();
   const data = outBytes(fp4 ? (rows * cols) / 2 : rows * cols);
   const scale = new Uint8Array(rows * groups);
   const st = emptyStats();
@@ -296,7 +300,7 @@ function encodeMxTriton(
       const byte = mxScaleByte(t.rule, amaxFromBits(view, amaxBits[g]), t.element);
       scale[r * groups + g] = byte;
       if (byte === 0xff) {
-        nanBlock(x, data, cols, r, r + 1, g * 32, g * 32 + 32, fp4 ? E2M1_NAN : E4M3_NAN, fp4, st);
+        nanBlock(x, data, cols, r, r + 1, g * 32, g * 32 + 32, fp4 ? e2m1Nan() : e4m3Nan(), fp4, st);
         continue;
       }
       const s = 2 ** (byte - 127);
@@ -341,6 +345,8 @@ export function encodeBand(
       return encodeMx(target, x, rows, cols);
     case "nvfp4":
       return encodeNvfp4(target, x, rows, cols, outTensorScale);
+    case "int-channel":
+      return encodeIntChannel(target, x, rows, cols);
     default:
       return target satisfies never;
   }

@@ -35,7 +35,7 @@ import { addPairs, type ErrorStats, emptyStats } from "../error-stats.js";
 import { QuantError } from "../errors.js";
 import { NVFP4_GLOBAL_DIVISOR } from "../scale-rules.js";
 import { outBytes } from "./buffers.js";
-import { bf16Round, E2M1_NAN, E2M1_VALUES, E4M3_VALUES, e2m1FromBits } from "./tables.js";
+import { bf16Round, E2M1_VALUES, E4M3_VALUES, e2m1FromBits, e2m1Nan } from "./tables.js";
 import type { Nvfp4Rule, TargetCodec } from "./types.js";
 
 /** Elements per NVFP4 block scale. */
@@ -134,7 +134,7 @@ export function encodeNvfp4(
       scale[r * groups + g] = sc;
       const e4 = E4M3_VALUES[sc];
       if (Number.isNaN(e4)) {
-        data.fill(E2M1_NAN | (E2M1_NAN << 4), o >> 1, (o + GROUP) >> 1);
+        data.fill(e2m1Nan() | (e2m1Nan() << 4), o >> 1, (o + GROUP) >> 1);
         for (let i = 0; i < GROUP; i++) addPairs(st, x[o + i], Number.NaN, 1);
         continue;
       }

@@ -1,8 +1,13 @@
 /**
  * Fast path: BF16 -> block FP8 with UE8M0 (power-of-two) scales, bit-identical to
  * decode-then-encode. The scale is 2^-k, so `x * (1/sf)` only shifts the exponent and the E4M3
- * code is a lookup of the shifted BF16 bits in a 65536-entry table.
+ * code is a lookup of the shifted BF16 bits in a 65536-entry table. The TypeScript loops here are
+ * the specification and the fallback; the per-element work (block amax, codes, code histogram)
+ * also runs in WebAssembly SIMD (./quant-bf16-wasm.ts, `preferWasm`), with the scales and the
+ * statistics still computed here, by the same code for both.
  */
+
+import { preferWasm } from "../../formats/wasm/kernel-backend.js";
 import { amaxFromBits, bandAmaxBits, inputView } from "../block-amax.js";
 import { valuesOf } from "../element-codes.js";
 import { type ErrorStats, emptyStats } from "../error-stats.js";
@@ -10,6 +15,7 @@ import { pow2CodeTable } from "../fast-tables.js";
 import { f32Bits } from "../float32.js";
 import { outBytes } from "./buffers.js";
 import type { EncodedBand } from "./encode-band.js";
+import { QuantBf16Kernel } from "./quant-bf16-wasm.js";
 import { E4M3_MAX, E4M3_VALUES } from "./tables.js";
 import { fp8BlockScale, fp8BlockScaleBytes } from "./target-scales.js";
 import type { BandSpec } from "./types.js";
@@ -26,11 +32,11 @@ export function quantBf16Applies(spec: BandSpec): boolean {
 const BF16_E4M3_MAX = f32Bits(E4M3_MAX) >>> 16;
 
 /**
- * One block of `quantBf16Band` (a function of its own so V8 optimizes it as a whole instead of
- * on-stack-replacing the inner loop). With the block's power-of-two scale 2^-k fixed, both the
- * E4M3 code and the error of an element depend only on its BF16 code, so the element loop only
- * encodes and counts codes (`hist`, with the codes seen listed in `seen`); the error statistics
- * are then summed once per distinct code, weighted by its count, into `st`.
+ * One block of `quantBf16Band`'s TypeScript loop (a function of its own so V8 optimizes it as a
+ * whole instead of on-stack-replacing the inner loop). With the block's power-of-two scale 2^-k
+ * fixed, both the E4M3 code and the error of an element depend only on its BF16 code, so the
+ * element loop only encodes and counts codes (`hist`, with the codes seen listed in `seen`); the
+ * error statistics are then summed by `sumBlock`.
  */
 function quantBlockBf16(
   h: Uint16Array,
@@ -65,6 +71,27 @@ function quantBlockBf16(
       if (hist[v]++ === 0) seen[nSeen++] = v;
     }
   }
+  sumBlock(k, sf, T, BF, st, hist, seen, nSeen, nonfinite);
+}
+
+/**
+ * The statistics of one block from its histogram, the one place they are computed for both
+ * backends: summed once per distinct BF16 code in `seen[0..nSeen)` (first-seen order), weighted by
+ * its count in `hist`, into `st`, resetting the counts read. A NaN/Inf code (listed only on the
+ * WebAssembly path) adds its count to `nonfinite` and nothing else, as the TypeScript loop's
+ * branch does; `nonfinite` starts at the count of those the loop left out of the histogram.
+ */
+function sumBlock(
+  k: number,
+  sf: number,
+  T: Uint8Array,
+  BF: Float32Array,
+  st: ErrorStats,
+  hist: Int32Array,
+  seen: Uint16Array,
+  nSeen: number,
+  nonfinite: number,
+): void {
   const E = E4M3_VALUES;
   let xx = 0;
   let ee = 0;
@@ -74,11 +101,16 @@ function quantBlockBf16(
   let cnt = 0;
   let sat = 0;
   let flushed = 0;
+  let nf = nonfinite;
   for (let j = 0; j < nSeen; j++) {
     const v = seen[j];
     const n = hist[v];
     hist[v] = 0;
     const e = (v >> 7) & 0xff;
+    if (e === 0xff) {
+      nf += n;
+      continue;
+    }
     const e2 = e + k;
     let code: number;
     if (e === 0 || e2 <= 116) code = (v >> 8) & 0x80;
@@ -107,7 +139,76 @@ function quantBlockBf16(
   st.maxAbsErr = maxErr;
   st.saturated += sat;
   st.flushed += flushed;
-  st.nonfinite += nonfinite;
+  st.nonfinite += nf;
+}
+
+/** The BF16 view `amaxFromBits` reads (NaN above the Inf pattern, else the BF16 value). */
+const BF16_VIEW = inputView({ dtype: "bfloat16", codes: new Uint16Array(1) }, [1]);
+
+/** The exponent shift k of a block scale sf = 2^-k: `x * (1/sf) = x * 2^k`. */
+const shiftOf = (sf: number): number => 127 - ((f32Bits(sf) >>> 23) & 0xff);
+
+/** Below this many elements "auto" keeps the TypeScript loops (instance, copies and calls). */
+const MIN_AUTO = 1024;
+/** Elements per chunk copied into the WebAssembly memory (at least one block row). */
+const CHUNK = 1 << 18;
+
+/**
+ * The WebAssembly loops (./quant-bf16-wasm.ts) over the band: chunks of whole block rows are
+ * copied in (from any byte offset), their block amax computed, the scales derived here as in the
+ * TypeScript loop, then each block's codes. The codes are counted per scale rather than per block
+ * (an element's code and error depend only on its BF16 pattern and the block's k), and `sumBlock`
+ * reduces each scale's histogram once (patterns in ascending order): the same terms as the
+ * TypeScript loop's, each an exact product, added in another order (every term of xx, ee, xy, yy
+ * is >= 0, so the sums differ by rounding only; the counts and max |e| are exact). Returns false
+ * (nothing done) where the kernel is unavailable or its memory cannot grow to the chunk.
+ */
+function quantBf16Wasm(
+  data: Uint8Array,
+  rows: number,
+  cols: number,
+  br: number,
+  bc: number,
+  out: Uint8Array,
+  sfs: Float32Array,
+  st: ErrorStats,
+  T: Uint8Array,
+  BF: Float32Array,
+): boolean {
+  const kern = QuantBf16Kernel.get();
+  if (kern === null) return false;
+  kern.clear();
+  const reduce = (k: number, hist: Int32Array, list: Uint16Array, n: number) =>
+    sumBlock(k, 2 ** -k, T, BF, st, hist, list, n, 0);
+  const bh = Math.min(br, rows);
+  const bw = Math.min(bc, cols);
+  const sc = Math.ceil(cols / bw);
+  const chunkRows = Math.min(rows, bh * Math.max(1, Math.floor(CHUNK / (bh * cols))));
+  try {
+    kern.reserve(chunkRows * cols, sc);
+  } catch {
+    return false; // memory.grow refused: the TypeScript loops need no more than the band
+  }
+  const amaxBits = new Uint32Array(sc);
+  const off = data.byteOffset;
+  for (let g0 = 0; g0 < rows; g0 += chunkRows) {
+    const g1 = Math.min(rows, g0 + chunkRows);
+    kern.load(new Uint8Array(data.buffer, off + g0 * cols * 2, (g1 - g0) * cols * 2));
+    for (let r0 = g0; r0 < g1; r0 += bh) {
+      const r1 = Math.min(g1, r0 + bh);
+      const bi = r0 / bh;
+      kern.amax(r0 - g0, r1 - g0, cols, bw, amaxBits);
+      for (let bj = 0; bj < sc; bj++) {
+        const sf = fp8BlockScale("ue8m0", amaxFromBits(BF16_VIEW, amaxBits[bj]));
+        sfs[bi * sc + bj] = sf;
+        const slot = kern.open(shiftOf(sf), reduce);
+        kern.block(r0 - g0, r1 - g0, bj * bw, Math.min(cols, (bj + 1) * bw), cols, slot);
+      }
+    }
+    kern.store(out, g0 * cols, (g1 - g0) * cols);
+  }
+  kern.drain(reduce);
+  return true;
 }
 
 export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
@@ -117,42 +218,43 @@ export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
   const sr = Math.ceil(rows / br);
   const sc = Math.ceil(cols / bc);
   const n = rows * cols;
-  const b = data.byteOffset % 2 === 0 ? data : data.slice();
-  const h = new Uint16Array(b.buffer, b.byteOffset, n);
   // The E4M3 code of every BF16 pattern at scale 2^0 (the quantizer's own table: RNE, saturating).
   const T = pow2CodeTable("bfloat16", "float8_e4m3fn", 0, E4M3_MAX, "rne", true);
   const BF = valuesOf("bfloat16");
   const out = outBytes(n);
   const sfs = new Float32Array(sr * sc);
   const st = emptyStats();
-  const hist = new Int32Array(65536);
-  const seen = new Uint16Array(65536);
-  const view = inputView({ dtype: "bfloat16", codes: h }, [rows, cols]);
-  const amaxBits = new Uint32Array(sc);
-  for (let bi = 0; bi < sr; bi++) {
-    const r0 = bi * br;
-    const r1 = Math.min(rows, r0 + br);
-    bandAmaxBits(view, cols, r0, r1, bc, amaxBits);
-    for (let bj = 0; bj < sc; bj++) {
-      const sf = fp8BlockScale("ue8m0", amaxFromBits(view, amaxBits[bj]));
-      sfs[bi * sc + bj] = sf;
-      const k = 127 - ((f32Bits(sf) >>> 23) & 0xff); // x * (1/sf) = x * 2^k
-      quantBlockBf16(
-        h,
-        out,
-        cols,
-        r0,
-        r1,
-        bj * bc,
-        Math.min(cols, (bj + 1) * bc),
-        k,
-        sf,
-        T,
-        BF,
-        st,
-        hist,
-        seen,
-      );
+  if (!(n > 0 && preferWasm(n, MIN_AUTO) && quantBf16Wasm(data, rows, cols, br, bc, out, sfs, st, T, BF))) {
+    const b = data.byteOffset % 2 === 0 ? data : data.slice();
+    const h = new Uint16Array(b.buffer, b.byteOffset, n);
+    const hist = new Int32Array(65536);
+    const seen = new Uint16Array(65536);
+    const view = inputView({ dtype: "bfloat16", codes: h }, [rows, cols]);
+    const amaxBits = new Uint32Array(sc);
+    for (let bi = 0; bi < sr; bi++) {
+      const r0 = bi * br;
+      const r1 = Math.min(rows, r0 + br);
+      bandAmaxBits(view, cols, r0, r1, bc, amaxBits);
+      for (let bj = 0; bj < sc; bj++) {
+        const sf = fp8BlockScale("ue8m0", amaxFromBits(view, amaxBits[bj]));
+        sfs[bi * sc + bj] = sf;
+        quantBlockBf16(
+          h,
+          out,
+          cols,
+          r0,
+          r1,
+          bj * bc,
+          Math.min(cols, (bj + 1) * bc),
+          shiftOf(sf),
+          sf,
+          T,
+          BF,
+          st,
+          hist,
+          seen,
+        );
+      }
     }
   }
   // F32 powers of two as stored, or their E8M0 bytes (the quantization layer checks they are powers of two).

@@ -1,11 +1,15 @@
 /**
  * Fast path: block E4M3 -> block FP8 with the same block (requantization, e.g. DeepSeek-V3 float
  * scales to V3.1 UE8M0 scales), bit-identical to decode-then-encode: per block a code histogram
- * (`bandHistograms`), a 256-entry code map from `E4m3Requantizer`, then one lookup per element.
+ * (`bandHistograms`), a 256-entry code map from `E4m3Requantizer`, then one lookup per element
+ * (in WebAssembly where the backend switch picks it, ./code-map-wasm.ts; the loop here is the
+ * specification and the fallback).
  */
 import { emptyStats } from "../error-stats.js";
 import { outBytes } from "./buffers.js";
 import { bandHistograms } from "./code-histogram.js";
+import { WasmHistogram } from "./code-histogram-wasm.js";
+import { codeMapWasm, mapRowsWasm } from "./code-map-wasm.js";
 import { bandScales } from "./decode-band.js";
 import type { EncodedBand } from "./encode-band.js";
 import { E4m3Requantizer } from "./requant-block.js";
@@ -47,11 +51,29 @@ export function requantBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array)
   const hist = new Uint32Array(sc * 256);
   const map = new Uint8Array(256);
   const requantizer = requantizers[t.scaleFmt];
+  // The lookup pass in WebAssembly (a map per block column, then one pass over the block row), or
+  // the TypeScript loop below; the histograms, maps, scales and statistics are the same.
+  const maps = codeMapWasm(rows * cols, Math.min(rows, br) * Math.min(cols, bc))
+    ? new Uint8Array(sc * 256)
+    : null;
   for (let bi = 0; bi < sr; bi++) {
     const r0 = bi * br;
     const r1 = Math.min(rows, r0 + br);
-    hist.fill(0);
-    bandHistograms(data, 0, cols, r0, r1, bc, hist);
+    // With the WebAssembly lookup pass, the histograms too (same counts as `bandHistograms`).
+    const wh = maps && (cols & 3) === 0 && (bc & 3) === 0 ? WasmHistogram.shared() : null;
+    if (wh) hist.set(wh.band(data, 0, cols, r0, r1, bc));
+    else {
+      hist.fill(0);
+      bandHistograms(data, 0, cols, r0, r1, bc, hist);
+    }
+    if (maps) {
+      for (let bj = 0; bj < sc; bj++) {
+        const m = maps.subarray(bj * 256, bj * 256 + 256);
+        sfs[bi * sc + bj] = requantizer.requantize(hist, bj * 256, sIn[bi * sc + bj], st, m);
+      }
+      mapRowsWasm(data, cols, r0, r1, bc, maps, out);
+      continue;
+    }
     for (let bj = 0; bj < sc; bj++) {
       const c0 = bj * bc;
       const c1 = Math.min(cols, c0 + bc);

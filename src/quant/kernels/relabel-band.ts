@@ -13,7 +13,8 @@ import { QuantError } from "../errors.js";
 import { convertScales } from "../scale-storage.js";
 import { bandScales, decodeBand } from "./decode-band.js";
 import type { EncodedBand } from "./encode-band.js";
-import { type BandSpec, blockOf, targetAsSource, targetScaleStorage } from "./types.js";
+import { decodeIntChannel, int4ScaleBias, unpackInt4Rows } from "./encode-int-channel.js";
+import { type BandSpec, blockOf, type IntChannelCodec, targetAsSource, targetScaleStorage } from "./types.js";
 
 /** The element format a target codec holds. */
 function targetElement(t: BandSpec["target"]): string | null {
@@ -30,6 +31,12 @@ function targetElement(t: BandSpec["target"]): string | null {
  */
 export function relabelRefusal(spec: Pick<BandSpec, "source" | "target" | "cols">): string | null {
   const { source: s, target: t, cols } = spec;
+  if (s.kind === "int-channel") {
+    // Ascend's integers into Ascend's integers of the same width: codes and per-row scales as they are.
+    return t.kind === "int-channel" && t.bits === s.bits
+      ? null
+      : "integer codes relabel only into the same integers";
+  }
   if (s.kind !== "block") return "only block-scaled codes can be relabelled";
   if (targetElement(t) !== s.element) return `the target does not hold ${s.element} codes`;
   const [sr, sc] = s.block;
@@ -55,9 +62,10 @@ export function relabelRefusal(spec: Pick<BandSpec, "source" | "target" | "cols"
 export function relabelBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): EncodedBand {
   const why = relabelRefusal(spec);
   if (why !== null) throw new QuantError("invalid-scheme", `cannot relabel: ${why}`);
+  if (scale === null) throw new QuantError("invalid-scales", "a relabelled band needs its scale bytes");
+  if (spec.source.kind === "int-channel") return relabelIntBand(spec, data, scale);
   const src = spec.source as Extract<BandSpec["source"], { kind: "block" }>;
   const { target: t, rows, cols } = spec;
-  if (scale === null) throw new QuantError("invalid-scales", "a block source band needs its scale bytes");
   let outScale: Uint8Array;
   // Every scale stored exactly: the codes are the same bytes, so every value is the same.
   let exact = false;
@@ -86,6 +94,28 @@ export function relabelBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array 
   for (let i = 0; i < x.length; i++) addPairs(st, x[i], y[i], 1);
   // A copy: the caller may hand input and output buffers on (a worker transfers both).
   return { data: data.slice(), scale: outScale.slice(), stats: st };
+}
+
+/**
+ * An integer (Ascend) band relabelled into the same integers: the codes and the float32 row scales
+ * are copied; W4A8's `scale_bias` is computed again from them (the same values its producer derives
+ * from the codes and scales, `int4ScaleBias`). Every value is the input's: the statistics are those
+ * of the values against themselves.
+ */
+function relabelIntBand(spec: BandSpec, data: Uint8Array, scale: Uint8Array): EncodedBand {
+  const { rows, cols, target: t } = spec;
+  const bits = (spec.source as IntChannelCodec).bits;
+  const x = decodeIntChannel(bits, data, scale, rows, cols);
+  const st = emptyStats();
+  for (let i = 0; i < x.length; i++) addPairs(st, x[i], x[i], 1);
+  const outScale = scale.slice(0, rows * 4);
+  let aux: Uint8Array | null = null;
+  if (t.kind === "int-channel" && t.bits === 4 && t.scaleBias !== undefined) {
+    const codes = unpackInt4Rows(data, rows, cols);
+    const sb = int4ScaleBias(codes, new Float32Array(outScale.buffer), rows, cols, t.scaleBias);
+    aux = new Uint8Array(sb.buffer);
+  }
+  return { data: data.slice(), scale: outScale, aux, stats: st };
 }
 
 /** Every positive finite E4M3 value (codes 1..126): the block scales an NVFP4 tensor can hold. */

@@ -7,7 +7,7 @@
  */
 import { addPairs, type ErrorStats } from "../error-stats.js";
 import { f32Bits } from "../float32.js";
-import { E4M3_MAX, E4M3_NAN, E4M3_VALUES, e4m3FromBits } from "./tables.js";
+import { E4M3_MAX, E4M3_VALUES, e4m3FromBits, e4m3Nan } from "./tables.js";
 import { fp8BlockScale } from "./target-scales.js";
 
 /** Positive finite E4M3 codes 0..126. */
@@ -45,7 +45,7 @@ export class E4m3Requantizer {
       for (let c = 0; c < 256; c++) {
         const n = hist[at + c];
         if (n === 0) continue;
-        if (map !== null) map[c] = E4M3_NAN;
+        if (map !== null) map[c] = e4m3Nan();
         addPairs(st, codeValue(c, s), Number.NaN, n);
       }
       return sf;

@@ -38,8 +38,6 @@ export interface TensorJobResult {
   codes: Float64Array | null;
 }
 
-let wasm: WasmHistogram | null | undefined;
-
 /**
  * The UE8M0 requantization error of every block of a tensor (per matrix for stacked experts), one
  * band of block rows at a time: code histograms per block (WebAssembly when available, `kernel:
@@ -57,8 +55,7 @@ export function measureTensor(job: TensorJob, kernel: "auto" | "js" = "auto"): T
   const sums = emptyStats();
   const jsHist = new Uint32Array(gc * 256);
   const all = job.wantCodes ? new Float64Array(256) : null;
-  if (wasm === undefined) wasm = WasmHistogram.create();
-  const w = kernel === "auto" && (cols & 3) === 0 && (bc & 3) === 0 ? wasm : null;
+  const w = kernel === "auto" && (cols & 3) === 0 && (bc & 3) === 0 ? WasmHistogram.shared() : null;
   for (let m = 0; m < mats; m++) {
     for (let bi = 0; bi < gr; bi++) {
       const r0 = bi * br;

@@ -6,10 +6,13 @@
 import { float32BitsEncoder, type Overflow } from "../../formats/index.js";
 import { valuesOf } from "../element-codes.js";
 
-/** The 256 E4M3 values, the E2M1 values (codes 0..15) and the 65536 float16 values, as float32. */
+/**
+ * The 256 E4M3 values and the E2M1 values (codes 0..15), as float32. The 65536 float16 values are
+ * `valuesOf("float16")`, taken where used: decoding them at import cost every worker thread tens of
+ * milliseconds at start, for the few conversions that need them.
+ */
 export const E4M3_VALUES: Float32Array = valuesOf("float8_e4m3fn");
 export const E2M1_VALUES: Float32Array = valuesOf("float4_e2m1fn");
-export const F16_VALUES: Float32Array = valuesOf("float16");
 
 /** Largest E4M3 magnitude: scaled values beyond it saturate. */
 export const E4M3_MAX = 448;
@@ -49,10 +52,11 @@ export function f16Of(bits: number, overflow: Overflow): number {
 
 /**
  * The codes of +NaN, what every element of a block with a NaN scale becomes (E2M1 has no NaN: the
- * codec gives ml_dtypes' 0x8).
+ * codec gives ml_dtypes' 0x8). Functions, so the encoders' tables are built on first use, not at
+ * import.
  */
-export const E4M3_NAN: number = e4m3FromBits(0x7fc00000);
-export const E2M1_NAN: number = e2m1FromBits(0x7fc00000);
+export const e4m3Nan = (): number => e4m3FromBits(0x7fc00000);
+export const e2m1Nan = (): number => e2m1FromBits(0x7fc00000);
 
 const roundBuf = new Float32Array(1);
 const roundBits = new Uint32Array(roundBuf.buffer);

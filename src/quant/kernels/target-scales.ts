@@ -43,6 +43,7 @@ export function schemeOfTarget(target: TargetCodec): Scheme | null {
         ...(mxTiesAway(target) ? { rounding: "ties-away" as const } : {}),
       };
     case "nvfp4":
+    case "int-channel":
       return null;
     default:
       return target satisfies never;

@@ -38,7 +38,23 @@ export type SourceCodec =
       /** One float32 scale for the whole tensor (`BandSpec.tensorScale`): `fl32(decode(code) * t)`. */
       kind: "tensor";
       element: "float8_e4m3fn" | "float8_e5m2";
-    };
+    }
+  | IntChannelCodec;
+
+/**
+ * Per-output-channel symmetric integers with one float32 scale per row (Ascend W8A8_DYNAMIC,
+ * W4A8_DYNAMIC): INT8 `[rows, cols]`, or INT4 packed two per byte along the rows (`[rows / 2,
+ * cols]`, rows 2j / 2j+1 in the low / high nibble). As a target, `scaleBias` asks for W4A8's
+ * per-row `scale_bias` with 1 or 16 columns (`BandSpec`'s auxiliary output).
+ */
+export interface IntChannelCodec {
+  kind: "int-channel";
+  bits: 8 | 4;
+  scaleBias?: 1 | 16;
+}
+
+/** A block as wide as any row: the block of a per-row (channel) scale. */
+export const WHOLE_ROW = Number.MAX_SAFE_INTEGER;
 
 /** How the output band is encoded. */
 export type TargetCodec =
@@ -61,7 +77,8 @@ export type TargetCodec =
       tensorScale: "multiply" | "divide";
       /** Whose scale rule computes the scales: ModelOpt's export or compressed-tensors' quantizer (docs/LAYOUTS.md). */
       rule: Nvfp4Rule;
-    };
+    }
+  | IntChannelCodec;
 
 /** The NVFP4 producers whose scale rules fp8kit reproduces. */
 export type Nvfp4Rule = "modelopt" | "compressed-tensors";
@@ -105,6 +122,7 @@ export function rowBytes(codec: SourceCodec | TargetCodec, cols: number): number
   if (codec.kind === "block") return codec.packed ? cols / 2 : cols;
   if (codec.kind === "tensor") return cols;
   if (codec.kind === "nvfp4") return cols / 2;
+  if (codec.kind === "int-channel") return codec.bits === 4 ? cols / 2 : cols;
   return codec.kind === "mx" && codec.element === "float4_e2m1fn" ? cols / 2 : cols;
 }
 
@@ -126,6 +144,8 @@ export function targetScaleStorage(codec: SourceCodec | TargetCodec): ScaleStora
       return "ue8m0";
     case "nvfp4":
       return "e4m3";
+    case "int-channel":
+      return "f32";
     default:
       return null;
   }
@@ -138,6 +158,8 @@ export function blockOf(codec: SourceCodec | TargetCodec): [number, number] {
   if (codec.kind === "block" || codec.kind === "fp8-block") return codec.block;
   if (codec.kind === "mx") return [1, 32];
   if (codec.kind === "nvfp4") return [1, 16];
+  // INT4 rows pack in pairs: a band holds an even number of rows (the scales are still per row).
+  if (codec.kind === "int-channel") return [1, WHOLE_ROW];
   return [1, 1];
 }
 
@@ -171,6 +193,8 @@ export function targetAsSource(target: TargetCodec): SourceCodec {
         scaleStorage: "e4m3",
         tensorScale: target.tensorScale,
       };
+    case "int-channel":
+      return { kind: "int-channel", bits: target.bits };
     default:
       return target satisfies never;
   }

@@ -36,7 +36,7 @@ function elementCodes(src: SourceCodec, data: Uint8Array, n: number): Uint8Array
 /** The reference values: fl32(decode(code) * s_eff), s_eff = s, fl32(s * t) or fl32(s / t). */
 function reference(spec: BandSpec, data: Uint8Array, scale: Uint8Array | null): Float32Array {
   const { source: src, rows, cols } = spec;
-  if (src.kind === "plain") throw new Error("plain");
+  if (src.kind === "plain" || src.kind === "int-channel") throw new Error(src.kind);
   const n = rows * cols;
   const x = decode(src.element, elementCodes(src, data, n));
   const t = Math.fround(spec.tensorScale ?? 1);
