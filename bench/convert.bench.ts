@@ -332,11 +332,11 @@ async function main(): Promise<void> {
     { name: "FP8 float -> FP8 ue8m0", input: fp8In, args: ["--to", "fp8"], cpTarget: 0.8 },
     { name: "UE8M0 -> MXFP8 relabel", input: ue8m0In, args: ["--to", "mxfp8"], cpTarget: 0 },
     { name: "FP8 -> CT FP8 relabel", input: fp8In, args: ["--layout", "compressed-tensors"], cpTarget: 0 },
-    { name: "BF16 -> MXFP8 (ct rule)", input: bf16In, args: ["--to", "mxfp8"], cpTarget: 0 },
-    { name: "BF16 -> NVFP4 (CT)", input: bf16In, args: ["--to", "nvfp4"], cpTarget: 0 },
+    { name: "BF16 -> MXFP8 (ct rule)", input: bf16In, args: ["--to", "mxfp8"], cpTarget: 0, workers: true },
+    { name: "BF16 -> NVFP4 (CT)", input: bf16In, args: ["--to", "nvfp4"], cpTarget: 0, workers: true },
     // Issue 12: Ascend INT8 straight from the FP8 files (compare with FP8 -> BF16).
-    { name: "FP8 -> W8A8 (Ascend)", input: fp8In, args: ["--to", "w8a8"], cpTarget: 0 },
-    { name: "FP8 -> W4A8 (Ascend)", input: fp8In, args: ["--to", "w4a8"], cpTarget: 0 },
+    { name: "FP8 -> W8A8 (Ascend)", input: fp8In, args: ["--to", "w8a8"], cpTarget: 0, workers: true },
+    { name: "FP8 -> W4A8 (Ascend)", input: fp8In, args: ["--to", "w4a8"], cpTarget: 0, workers: true },
   ];
   const cases = all.filter((c) => wanted(c.name));
   // Bit-identity against the torch script before any timing.

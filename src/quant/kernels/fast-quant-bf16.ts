@@ -1,5 +1,6 @@
 /**
- * Fast path: BF16 -> block FP8 with UE8M0 (power-of-two) scales, bit-identical to
+ * Fast path: BF16 -> block FP8 with UE8M0 (power-of-two) scales, and BF16 -> MXFP8 (E4M3 in 1x32
+ * groups with an E8M0 scale byte, every MX scale rule but triton's), bit-identical to
  * decode-then-encode. The scale is 2^-k, so `x * (1/sf)` only shifts the exponent and the E4M3
  * code is a lookup of the shifted BF16 bits in a 65536-entry table. The TypeScript loops here are
  * the specification and the fallback; the per-element work (block amax, codes, code histogram)
@@ -17,15 +18,56 @@ import { outBytes } from "./buffers.js";
 import type { EncodedBand } from "./encode-band.js";
 import { QuantBf16Kernel } from "./quant-bf16-wasm.js";
 import { E4M3_MAX, E4M3_VALUES } from "./tables.js";
-import { fp8BlockScale, fp8BlockScaleBytes } from "./target-scales.js";
-import type { BandSpec } from "./types.js";
+import { fp8BlockScale, fp8BlockScaleBytes, type MxElement, mxScaleByte } from "./target-scales.js";
+import type { BandSpec, MxRule } from "./types.js";
 
 /** Whether `quantBf16Band` converts `spec`. */
 export function quantBf16Applies(spec: BandSpec): boolean {
   const { source: s, target: t } = spec;
-  return (
-    s.kind === "plain" && s.dtype === "BF16" && t.kind === "fp8-block" && t.scaleFmt === "ue8m0" && !spec.via
-  );
+  if (s.kind !== "plain" || s.dtype !== "BF16" || spec.via) return false;
+  if (t.kind === "fp8-block") return t.scaleFmt === "ue8m0";
+  // MX groups of 32 along whole rows (encodeMx's shape); triton's rule rounds its own way.
+  return t.kind === "mx" && t.element === "float8_e4m3fn" && t.rule !== "triton" && spec.cols % 32 === 0;
+}
+
+/**
+ * The scale of block `i` (row-major over the band's blocks) from its amax, given as BF16 magnitude
+ * bits (above the Inf pattern: a NaN): the power of two sf it multiplies by, recorded for the
+ * stored scales. For MX, NaN means the E8M0 NaN byte: every code
+ * of the block is the NaN code (encodeMx's `nanBlock`).
+ */
+type BlockScaleOf = (i: number, amax: number) => number;
+
+/** The TypeScript loop over one block (rows r0..r1, columns c0..c1) at scale sf. */
+type TsBlock = (r0: number, r1: number, c0: number, c1: number, sf: number) => void;
+
+/** The E4M3 NaN code, which a NaN MX block holds throughout. */
+const E4M3_NAN = 0x7f;
+
+/** A NaN MX block: NaN codes, and every element counts as nonfinite (its error is NaN). */
+function nanBlockBf16(
+  out: Uint8Array,
+  cols: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  st: ErrorStats,
+): void {
+  for (let r = r0; r < r1; r++) out.fill(E4M3_NAN, r * cols + c0, r * cols + c1);
+  st.nonfinite += (r1 - r0) * (c1 - c0);
+}
+
+/**
+ * The BF16 pattern of v * 2^k, exactly, for a finite v of exponent field e whose shifted exponent
+ * e2 = e + k is above 116 (at or below it the code is a signed zero): the exponent replaced; +-Inf
+ * where e2 overflows the field, which the table saturates as the quantizer saturates v * 2^k = Inf;
+ * for a subnormal (or zero) v, m * 2^(k - 133) with m < 128, a BF16 value. Only MX scales reach
+ * the last two: an all-subnormal group (byte 0, k = 127), a NaN group under ModelOpt's rule.
+ */
+function shifted(v: number, e: number, e2: number, k: number, BF: Float32Array): number {
+  if (e === 0) return f32Bits(BF[v] * 2 ** k) >>> 16;
+  return e2 >= 255 ? (v & 0x8000) | 0x7f80 : (v & 0x807f) | (e2 << 7);
 }
 
 /** BF16 bits of the largest E4M3 magnitude: shifted magnitudes above it saturate. */
@@ -67,7 +109,7 @@ function quantBlockBf16(
         continue;
       }
       const e2 = e + k;
-      out[i] = e === 0 || e2 <= 116 ? (v >> 8) & 0x80 : T[(v & 0x807f) | (e2 << 7)];
+      out[i] = e2 <= 116 ? (v >> 8) & 0x80 : T[shifted(v, e, e2, k, BF)];
       if (hist[v]++ === 0) seen[nSeen++] = v;
     }
   }
@@ -113,9 +155,9 @@ function sumBlock(
     }
     const e2 = e + k;
     let code: number;
-    if (e === 0 || e2 <= 116) code = (v >> 8) & 0x80;
+    if (e2 <= 116) code = (v >> 8) & 0x80;
     else {
-      const sh = (v & 0x807f) | (e2 << 7);
+      const sh = shifted(v, e, e2, k, BF);
       if ((sh & 0x7fff) > BF16_E4M3_MAX) sat += n;
       code = T[sh];
     }
@@ -145,6 +187,27 @@ function sumBlock(
 /** The BF16 view `amaxFromBits` reads (NaN above the Inf pattern, else the BF16 value). */
 const BF16_VIEW = inputView({ dtype: "bfloat16", codes: new Uint16Array(1) }, [1]);
 
+const mxByteTables = new Map<string, Uint8Array>();
+
+/** The multiplier 2^(byte - 127) of each E8M0 byte, NaN for 0xff. */
+const MX_SCALES = Float64Array.from({ length: 256 }, (_, b) => (b === 0xff ? Number.NaN : 2 ** (b - 127)));
+
+/**
+ * `mxScaleByte` of every BF16 amax (magnitude bits 0..0x7fff) under an MX rule: a BF16 band's group
+ * amax is one of these 32768 values, so each group's byte is one lookup (built on first use, about
+ * 3 ms, per thread).
+ */
+function mxByteTable(rule: MxRule, element: MxElement): Uint8Array {
+  const key = `${rule} ${element}`;
+  let t = mxByteTables.get(key);
+  if (t === undefined) {
+    t = new Uint8Array(0x8000);
+    for (let b = 0; b < 0x8000; b++) t[b] = mxScaleByte(rule, amaxFromBits(BF16_VIEW, b), element);
+    mxByteTables.set(key, t);
+  }
+  return t;
+}
+
 /** The exponent shift k of a block scale sf = 2^-k: `x * (1/sf) = x * 2^k`. */
 const shiftOf = (sf: number): number => 127 - ((f32Bits(sf) >>> 23) & 0xff);
 
@@ -170,7 +233,9 @@ function quantBf16Wasm(
   br: number,
   bc: number,
   out: Uint8Array,
-  sfs: Float32Array,
+  scaleOf: BlockScaleOf,
+  nanBlocks: boolean,
+  tsBlock: TsBlock,
   st: ErrorStats,
   T: Uint8Array,
   BF: Float32Array,
@@ -191,6 +256,10 @@ function quantBf16Wasm(
   }
   const amaxBits = new Uint32Array(sc);
   const off = data.byteOffset;
+  // Blocks left to the TypeScript loop, run over the chunk's codes once they are stored: NaN MX
+  // blocks, and scales that shift subnormal inputs into E4M3's range (k > 116: MX groups of tiny
+  // amax), which the SIMD loop flushes to zero.
+  const later: number[] = [];
   for (let g0 = 0; g0 < rows; g0 += chunkRows) {
     const g1 = Math.min(rows, g0 + chunkRows);
     kern.load(new Uint8Array(data.buffer, off + g0 * cols * 2, (g1 - g0) * cols * 2));
@@ -198,23 +267,37 @@ function quantBf16Wasm(
       const r1 = Math.min(g1, r0 + bh);
       const bi = r0 / bh;
       kern.amax(r0 - g0, r1 - g0, cols, bw, amaxBits);
-      for (let bj = 0; bj < sc; bj++) {
-        const sf = fp8BlockScale("ue8m0", amaxFromBits(BF16_VIEW, amaxBits[bj]));
-        sfs[bi * sc + bj] = sf;
-        const slot = kern.open(shiftOf(sf), reduce);
-        kern.block(r0 - g0, r1 - g0, bj * bw, Math.min(cols, (bj + 1) * bw), cols, slot);
+      // The block row's columns are planned, then coded in one call (or more: a slot about to
+      // be reduced first gets the blocks planned into it).
+      let j0 = 0;
+      let bj = 0;
+      const flush = () => {
+        kern.groups(r0 - g0, r1 - g0, cols, bw, j0, bj);
+        j0 = bj;
+      };
+      for (; bj < sc; bj++) {
+        const sf = scaleOf(bi * sc + bj, amaxBits[bj]);
+        const k = shiftOf(sf);
+        if ((nanBlocks && Number.isNaN(sf)) || k > 116) {
+          later.push(r0, r1, bj * bw, Math.min(cols, (bj + 1) * bw), sf);
+          kern.plan(bj, -1);
+        } else kern.plan(bj, kern.open(k, reduce, flush));
       }
+      flush();
     }
     kern.store(out, g0 * cols, (g1 - g0) * cols);
+    for (let i = 0; i < later.length; i += 5)
+      tsBlock(later[i], later[i + 1], later[i + 2], later[i + 3], later[i + 4]);
+    later.length = 0;
   }
   kern.drain(reduce);
   return true;
 }
 
 export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
-  const t = spec.target as Extract<BandSpec["target"], { kind: "fp8-block" }>;
+  const t = spec.target as Extract<BandSpec["target"], { kind: "fp8-block" | "mx" }>;
   const { rows, cols } = spec;
-  const [br, bc] = t.block;
+  const [br, bc] = t.kind === "mx" ? [1, 32] : t.block;
   const sr = Math.ceil(rows / br);
   const sc = Math.ceil(cols / bc);
   const n = rows * cols;
@@ -222,42 +305,62 @@ export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
   const T = pow2CodeTable("bfloat16", "float8_e4m3fn", 0, E4M3_MAX, "rne", true);
   const BF = valuesOf("bfloat16");
   const out = outBytes(n);
-  const sfs = new Float32Array(sr * sc);
   const st = emptyStats();
-  if (!(n > 0 && preferWasm(n, MIN_AUTO) && quantBf16Wasm(data, rows, cols, br, bc, out, sfs, st, T, BF))) {
+  // Block scales: DeepSeek's UE8M0 rule as float32 powers of two, or MX scale bytes by the rule.
+  const sfs = new Float32Array(t.kind === "mx" ? 0 : sr * sc);
+  const mxBytes = new Uint8Array(t.kind === "mx" ? sr * sc : 0);
+  const mxTable = t.kind === "mx" ? mxByteTable(t.rule, t.element) : null;
+  const scaleOf: BlockScaleOf =
+    t.kind === "mx"
+      ? (i, bits) => {
+          const byte = mxTable![bits & 0x7fff];
+          mxBytes[i] = byte;
+          return MX_SCALES[byte];
+        }
+      : (i, bits) => {
+          sfs[i] = fp8BlockScale("ue8m0", amaxFromBits(BF16_VIEW, bits));
+          return sfs[i];
+        };
+  const nanBlocks = t.kind === "mx";
+  // The TypeScript loop's state, made on first use (the WebAssembly path may never need it).
+  let h: Uint16Array | null = null;
+  let hist: Int32Array | null = null;
+  let seen: Uint16Array | null = null;
+  const tsBlock: TsBlock = (r0, r1, c0, c1, sf) => {
+    if (nanBlocks && Number.isNaN(sf)) return nanBlockBf16(out, cols, r0, r1, c0, c1, st);
+    if (h === null) {
+      const b = data.byteOffset % 2 === 0 ? data : data.slice();
+      h = new Uint16Array(b.buffer, b.byteOffset, n);
+      hist = new Int32Array(65536);
+      seen = new Uint16Array(65536);
+    }
+    quantBlockBf16(h, out, cols, r0, r1, c0, c1, shiftOf(sf), sf, T, BF, st, hist!, seen!);
+  };
+  if (
+    !(
+      n > 0 &&
+      preferWasm(n, MIN_AUTO) &&
+      quantBf16Wasm(data, rows, cols, br, bc, out, scaleOf, nanBlocks, tsBlock, st, T, BF)
+    )
+  ) {
     const b = data.byteOffset % 2 === 0 ? data : data.slice();
-    const h = new Uint16Array(b.buffer, b.byteOffset, n);
-    const hist = new Int32Array(65536);
-    const seen = new Uint16Array(65536);
-    const view = inputView({ dtype: "bfloat16", codes: h }, [rows, cols]);
+    const view = inputView({ dtype: "bfloat16", codes: new Uint16Array(b.buffer, b.byteOffset, n) }, [
+      rows,
+      cols,
+    ]);
     const amaxBits = new Uint32Array(sc);
     for (let bi = 0; bi < sr; bi++) {
       const r0 = bi * br;
       const r1 = Math.min(rows, r0 + br);
       bandAmaxBits(view, cols, r0, r1, bc, amaxBits);
       for (let bj = 0; bj < sc; bj++) {
-        const sf = fp8BlockScale("ue8m0", amaxFromBits(view, amaxBits[bj]));
-        sfs[bi * sc + bj] = sf;
-        quantBlockBf16(
-          h,
-          out,
-          cols,
-          r0,
-          r1,
-          bj * bc,
-          Math.min(cols, (bj + 1) * bc),
-          shiftOf(sf),
-          sf,
-          T,
-          BF,
-          st,
-          hist,
-          seen,
-        );
+        const c0 = bj * bc;
+        tsBlock(r0, r1, c0, Math.min(cols, c0 + bc), scaleOf(bi * sc + bj, amaxBits[bj]));
       }
     }
   }
-  // F32 powers of two as stored, or their E8M0 bytes (the quantization layer checks they are powers of two).
-  const scale = fp8BlockScaleBytes(t, sfs);
+  // MX scale bytes; F32 powers of two as stored, or their E8M0 bytes (the quantization layer
+  // checks they are powers of two).
+  const scale = t.kind === "mx" ? mxBytes : fp8BlockScaleBytes(t, sfs);
   return { data: out, scale, stats: st };
 }

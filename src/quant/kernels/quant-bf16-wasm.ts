@@ -14,6 +14,10 @@
  *   step computes eight codes into `SCRATCH` and copies only the ones that exist.
  * - `list(hist, out)`: the patterns whose count is not 0, ascending, as u16 at `out` (four bins per
  *   SIMD test); returns how many.
+ * - `groups(in, out, rows, cols, bw, j0, j1, plan)`: `block` over the block columns j0..j1 of one
+ *   block row, with each column's k and histogram address read from `plan` (i32 pairs; a negative
+ *   address skips the column): one call per block row instead of one per block, which is what
+ *   MX's 1x32 groups need (a call per 32 elements costs more than their codes).
  *
  * An element's code and error depend only on its BF16 pattern and k, so the caller keeps one
  * histogram per k in use (`SLOTS` of them), across blocks, and reduces each once (`sumBlock` in
@@ -28,6 +32,7 @@ import {
   block,
   br,
   brIf,
+  call,
   END,
   get,
   hasSimd,
@@ -255,6 +260,32 @@ function listBody(): Bytes {
   );
 }
 
+/**
+ * `groups`: params 0 in, 1 out, 2 rows, 3 cols, 4 bw, 5 j (from j0), 6 j1, 7 plan; i32 locals 8 p,
+ * 9 w, 10 c0. Calls `block` (function 1) for each planned column.
+ */
+function groupsBody(): Bytes {
+  const [G_IN, G_OUT, G_ROWS, G_COLS, G_BW, G_J, G_J1, G_PLAN, G_P, G_W, G_C0] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+  ];
+  const column = ops(
+    ops(get(G_J), get(G_BW), i32.mul, tee(G_C0)),
+    // w = min(bw, cols - c0)
+    ops(get(G_COLS), get(G_C0), i32.sub, set(G_W)),
+    ops(get(G_BW), get(G_W), get(G_BW), get(G_W), i32.lt_s, SELECT, set(G_W)),
+    ops(get(G_P), i32.load(4), i32.const(0), i32.ge_s, if_()),
+    ops(get(G_IN), get(G_C0), i32.const(1), i32.shl, i32.add, get(G_OUT), get(G_C0), i32.add),
+    ops(get(G_ROWS), get(G_W), get(G_COLS), get(G_P), i32.load(0), get(G_P), i32.load(4), call(1)),
+    END,
+    addTo(G_P, 8),
+    addTo(G_J, 1),
+  );
+  return ops(
+    ops(get(G_PLAN), get(G_J), i32.const(3), i32.shl, i32.add, set(G_P)),
+    whileBelow(G_J, G_J1, column),
+  );
+}
+
 export function quantBf16Module(): Uint8Array {
   return wasmModule({
     memory: { min: 1, export: "mem" },
@@ -267,6 +298,7 @@ export function quantBf16Module(): Uint8Array {
       },
       { params: Array<ValType>(7).fill(I32), locals: BLOCK_LOCALS, body: blockBody(), export: "block" },
       { params: [I32, I32], results: [I32], locals: [I32, I32, I32], body: listBody(), export: "list" },
+      { params: Array<ValType>(8).fill(I32), locals: [I32, I32, I32], body: groupsBody(), export: "groups" },
     ],
   });
 }
@@ -276,6 +308,16 @@ interface Exports {
   amax: (input: number, rows: number, cols: number, bc: number, out: number) => void;
   block: (input: number, out: number, rows: number, w: number, cols: number, k: number, hist: number) => void;
   list: (hist: number, out: number) => number;
+  groups: (
+    input: number,
+    out: number,
+    rows: number,
+    cols: number,
+    bw: number,
+    j0: number,
+    j1: number,
+    plan: number,
+  ) => void;
 }
 
 /** A histogram's reduction: the scale exponent k, the counts, the patterns with a count, how many. */
@@ -290,6 +332,8 @@ export type Reduce = (k: number, hist: Int32Array, list: Uint16Array, n: number)
  * non-zero ones), which leaves the histogram zero for its next k.
  */
 export class QuantBf16Kernel {
+  private planAt = 0;
+  private planView = new Int32Array(0);
   private inAt = 0;
   private outAt = 0;
   private elems = -1;
@@ -301,6 +345,7 @@ export class QuantBf16Kernel {
   private readonly slotK = new Array<number>(SLOTS).fill(Number.NaN);
   private readonly slotTick = new Array<number>(SLOTS).fill(0);
   private tick = 0;
+  private last = 0;
 
   private constructor(private readonly k: Exports) {
     this.reserve(0, 0);
@@ -314,7 +359,8 @@ export class QuantBf16Kernel {
     if (elems <= this.elems && sc <= this.blockCols) return;
     this.elems = Math.max(elems, this.elems);
     this.blockCols = Math.max(sc, this.blockCols);
-    this.inAt = AMAX + this.blockCols * 16;
+    this.planAt = AMAX + this.blockCols * 16;
+    this.inAt = this.planAt + ((this.blockCols * 8 + 15) & ~15);
     this.outAt = this.inAt + ((this.elems * 2 + PAD + 15) & ~15);
     const need = this.outAt + this.elems + PAD;
     const have = this.k.mem.buffer.byteLength;
@@ -323,6 +369,7 @@ export class QuantBf16Kernel {
     for (let i = 0; i < SLOTS; i++) this.hists[i] = new Int32Array(buf, i * HIST_BYTES, 65536);
     this.list = new Uint16Array(buf, LIST, 65537);
     this.lanes = new Uint16Array(buf, AMAX, this.blockCols * 8);
+    this.planView = new Int32Array(buf, this.planAt, this.blockCols * 2);
   }
 
   /** Copies `bytes` (BF16 codes, any byte offset) to the start of the input region. */
@@ -362,9 +409,15 @@ export class QuantBf16Kernel {
 
   /**
    * The slot counting the codes of scale exponent `k` (|k| <= 127): the one already open for it,
-   * else a free one, else the least recently opened, reduced first.
+   * else a free one, else the least recently opened, reduced first (after `beforeReduce`, which
+   * runs the planned blocks that still count into it).
    */
-  open(k: number, reduce: Reduce): number {
+  open(k: number, reduce: Reduce, beforeReduce?: () => void): number {
+    // Neighbouring blocks mostly share a scale: the slot opened last first.
+    if (this.slotK[this.last] === k) {
+      this.slotTick[this.last] = ++this.tick;
+      return this.last;
+    }
     let slot = 0;
     for (let i = 0; i < SLOTS; i++) {
       if (this.slotK[i] === k) {
@@ -374,10 +427,14 @@ export class QuantBf16Kernel {
       if (this.slotTick[i] < this.slotTick[slot]) slot = i;
     }
     if (this.slotK[slot] !== k) {
-      if (!Number.isNaN(this.slotK[slot])) this.reduceSlot(slot, reduce);
+      if (!Number.isNaN(this.slotK[slot])) {
+        beforeReduce?.();
+        this.reduceSlot(slot, reduce);
+      }
       this.slotK[slot] = k;
     }
     this.slotTick[slot] = ++this.tick;
+    this.last = slot;
     return slot;
   }
 
@@ -393,6 +450,25 @@ export class QuantBf16Kernel {
       this.slotK[slot],
       slot * HIST_BYTES,
     );
+  }
+
+  /**
+   * Plans block column j of the next `groups` call: its codes at the scale of `slot`, counted in its
+   * histogram; a negative slot skips the column.
+   */
+  plan(j: number, slot: number): void {
+    this.planView[2 * j] = slot < 0 ? 0 : this.slotK[slot];
+    this.planView[2 * j + 1] = slot < 0 ? -1 : slot * HIST_BYTES;
+  }
+
+  /**
+   * `block` over the planned block columns j0..j1 (blocks `bw` wide) of rows [r0, r1) of the loaded
+   * chunk. A slot a plan names must not be reduced before the call (`open`'s `beforeReduce`).
+   */
+  groups(r0: number, r1: number, cols: number, bw: number, j0: number, j1: number): void {
+    if (j1 <= j0) return;
+    const at = r0 * cols;
+    this.k.groups(this.inAt + at * 2, this.outAt + at, r1 - r0, cols, bw, j0, j1, this.planAt);
   }
 
   /** Reduces every open slot, in slot order, and frees it. */

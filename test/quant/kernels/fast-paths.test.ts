@@ -8,7 +8,8 @@ import { seededUniform } from "../../../src/formats/prng.js";
 import { summarizeErrorStats } from "../../../src/quant/error-stats.js";
 import { convertBand, convertBandGeneric, fastPathOf } from "../../../src/quant/kernels/convert-band.js";
 import type { EncodedBand } from "../../../src/quant/kernels/encode-band.js";
-import type { BandSpec, SourceCodec, TargetCodec } from "../../../src/quant/kernels/types.js";
+import type { BandSpec, MxRule, SourceCodec, TargetCodec } from "../../../src/quant/kernels/types.js";
+import { withBackend } from "../../formats/helpers.js";
 
 const rand = seededUniform(7);
 const shapes: [number, number][] = [
@@ -177,6 +178,50 @@ describe("fast paths equal the generic kernels", () => {
         specialBlocks(d, rows, cols, 2);
         check(spec, d, null, `${scaleDtype} ${rows}x${cols}`);
       }
+  });
+
+  it("BF16 -> MXFP8 (E4M3, every MX scale rule but triton's), both kernel backends", () => {
+    const rules: MxRule[] = ["floor", "ceil", "even", "rceil", "ct", "modelopt"];
+    const mxShapes: [number, number][] = [
+      [1, 32],
+      [128, 128],
+      [130, 256],
+      [5, 96],
+      [300, 2080],
+    ];
+    for (const [rows, cols] of mxShapes)
+      for (const rule of rules) {
+        const spec: BandSpec = {
+          source: { kind: "plain", dtype: "BF16" },
+          target: { kind: "mx", element: "float8_e4m3fn", rule },
+          rows,
+          cols,
+        };
+        const d = bf16Data(rows * cols);
+        specialBlocks(d, rows, cols, 2);
+        // Groups whose scale shifts far: all subnormal (byte 0 under most rules: k = 127, so the
+        // subnormals get E4M3 codes), subnormals beside a tiny normal, and a NaN beside large
+        // finite values (ModelOpt gives a NaN group byte 0: they saturate).
+        const h = new Uint16Array(d.buffer);
+        for (let i = 0; i < 32; i++) {
+          h[i] = (i * 4 + 1) | (i & 1 ? 0x8000 : 0);
+          if (cols >= 64) h[32 + i] = i === 3 ? 0x0880 : i * 3;
+          if (cols >= 96) h[64 + i] = i === 0 ? 0x7fc0 : 0x4700 + i * 9 + (i & 1 ? 0x8000 : 0);
+        }
+        for (const backend of ["ts", "wasm"] as const)
+          withBackend(backend, () => check(spec, d, null, `${rule} ${rows}x${cols} ${backend}`));
+      }
+    // Not a fast path: rows not made of whole groups, FP4 elements, triton's rule.
+    const base = { source: { kind: "plain", dtype: "BF16" }, rows: 2, cols: 48 } as const;
+    const mx = (element: "float8_e4m3fn" | "float4_e2m1fn", rule: MxRule, cols = 48): BandSpec => ({
+      ...base,
+      cols,
+      target: { kind: "mx", element, rule },
+    });
+    expect(fastPathOf(mx("float8_e4m3fn", "floor"), null)).toBeNull();
+    expect(fastPathOf(mx("float8_e4m3fn", "floor", 64), null)).not.toBeNull();
+    expect(fastPathOf(mx("float4_e2m1fn", "floor", 64), null)).toBeNull();
+    expect(fastPathOf(mx("float8_e4m3fn", "triton", 64), null)).toBeNull();
   });
 
   it("block E4M3 -> block E4M3 (requantization to ue8m0 and float)", () => {
