@@ -29,7 +29,11 @@ const FAST_PATHS: readonly FastPath[] = [
     applies: requantApplies,
     run: (spec, data, scale) => requantBand(spec, data, scale!),
   },
-  { name: "BF16 -> block FP8 UE8M0 / MXFP8 by exponent shift", applies: quantBf16Applies, run: quantBf16Band },
+  {
+    name: "BF16 -> block FP8 UE8M0 / MXFP8 by exponent shift",
+    applies: quantBf16Applies,
+    run: quantBf16Band,
+  },
 ];
 
 /** The fast path that converts `spec`, or null (never for a BF16 detour: `BandSpec.via`). */
