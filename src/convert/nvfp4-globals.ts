@@ -21,7 +21,9 @@
  * NaN and Inf are left out of the amax (the producers' amax would make every scale NaN or 0; such
  * values are refused by convert unless `--allow-nonfinite`).
  */
+import { f32FromBits } from "../quant/float32.js";
 import { nvfp4TensorScale } from "../quant/kernels/encode-nvfp4.js";
+import { finiteAmaxBitsBf16 } from "../quant/kernels/fast-quant-bf16.js";
 import type { Checkpoint } from "../safetensors/index.js";
 import { bandsOf, readBandValues } from "./bands.js";
 import { type ConvertPlan, shardsOfPart, type TensorOp } from "./plan.js";
@@ -58,9 +60,15 @@ export function fusionGroupOf(module: string): string | null {
 const encodesNvfp4 = (op: TensorOp) =>
   (op.action === "quantize" || op.action === "requantize") && op.target?.kind === "nvfp4";
 
-/** Largest finite |value| of `op`'s source, decoded band by band. */
+/** Largest finite |value| of `op`'s source, decoded band by band (BF16: from the bits). */
 async function finiteAmax(input: Checkpoint, op: TensorOp): Promise<number> {
   const { cols, bands } = bandsOf(op);
+  if (op.source?.kind === "plain" && op.source.dtype === "BF16") {
+    let bits = 0;
+    for (const band of bands)
+      bits = finiteAmaxBitsBf16(await input.readRange(op.input.data, band.inData[0], band.inData[1]), bits);
+    return f32FromBits(bits << 16);
+  }
   const tensorScale = await readTensorScale(input, op);
   let m = 0;
   for (const band of bands) {

@@ -12,6 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { detectLayout, type TensorEntry } from "../../src/checkpoint/index.js";
+import { finiteAmaxBitsBf16 } from "../../src/quant/kernels/fast-quant-bf16.js";
+import { withBackend } from "../formats/helpers.js";
 import { ctReference, modeloptReference, type Reference, tensorAmax } from "../quant/nvfp4-reference.js";
 import { bf16, bf16Value, E4M3_VALUES, firstDiff } from "../quant/reference.js";
 import { runCli, SAMPLE } from "./helpers.js";
@@ -116,6 +118,44 @@ function groupScalar(kind: string, amax: number): number {
   return (kind === "ct-nvfp4" ? ctReference : modeloptReference)(new Float32Array(16).fill(amax), 1, 16)
     .global;
 }
+
+describe("the per-tensor amax of a BF16 source", () => {
+  it("is the largest finite |value| (NaN, Inf, -0, subnormals among them), read from the bits", () => {
+    let seed = 12345;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed >>> 8;
+    };
+    const specials = [0x7f80, 0xff80, 0x7fc0, 0xffc1, 0x7f81, 0x8000, 0x0000, 0x0001, 0x807f, 0x7f7f, 0xff7f];
+    // Up to several of the WebAssembly loop's chunks (262144 values), with a tail of odd length.
+    for (const n of [1, 2, 7, 1000, 4097, 600_001]) {
+      for (const withMax of [false, true]) {
+        const h = Uint16Array.from({ length: n }, () =>
+          rnd() % 5 === 0 ? specials[rnd() % specials.length] : rnd() & 0xffff,
+        );
+        if (!withMax) for (let i = 0; i < n; i++) if ((h[i] & 0x7fff) === 0x7f7f) h[i] = 0x3f80;
+        // The largest finite value last (in the tail) in one case, first in another.
+        if (withMax && n > 2) h[n % 2 === 0 ? 0 : n - 1] = 0x7f7f;
+        // Decode each value and take the largest finite magnitude, as the decoding pre-pass does.
+        let want = 0;
+        for (const v of h) {
+          const a = Math.abs(bf16Value(v));
+          if (Number.isFinite(a) && a > want) want = a;
+        }
+        // At an odd byte offset too (the bits are read through a copy).
+        const odd = new Uint8Array(2 * n + 1);
+        odd.set(new Uint8Array(h.buffer), 1);
+        for (const data of [new Uint8Array(h.buffer), odd.subarray(1)])
+          for (const backend of ["ts", "wasm"] as const) {
+            const bits = withBackend(backend, () => finiteAmaxBitsBf16(data, 0));
+            expect(bf16Value(bits), `${n} values, ${backend}`).toBe(want);
+          }
+      }
+    }
+    // Only non-finite values: 0, as the decoding pre-pass (which starts from 0).
+    expect(finiteAmaxBitsBf16(new Uint8Array(Uint16Array.of(0x7fc0, 0xff80).buffer), 0)).toBe(0);
+  });
+});
 
 describe("convert --to nvfp4 (end to end)", () => {
   const vals = bf16Values();

@@ -364,3 +364,24 @@ export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
   const scale = t.kind === "mx" ? mxBytes : fp8BlockScaleBytes(t, sfs);
   return { data: out, scale, stats: st };
 }
+
+/**
+ * Largest finite |value| of BF16 codes, as BF16 magnitude bits: finite magnitudes order as their
+ * bits (0..0x7f7f), Inf is 0x7f80 and NaNs lie above it. The same maximum as decoding them, without
+ * the decode. NVFP4's per-tensor amax (convert's pre-pass); in WebAssembly SIMD where the backend
+ * switch picks it.
+ */
+export function finiteAmaxBitsBf16(data: Uint8Array, m: number): number {
+  if (preferWasm(data.length >> 1, MIN_AUTO)) {
+    const kern = QuantBf16Kernel.get();
+    if (kern !== null) return kern.finiteMax(data, m);
+  }
+  const b = data.byteOffset % 2 === 0 ? data : data.slice();
+  const h = new Uint16Array(b.buffer, b.byteOffset, b.length >> 1);
+  let best = m;
+  for (let i = 0; i < h.length; i++) {
+    const a = h[i] & 0x7fff;
+    if (a > best && a < 0x7f80) best = a;
+  }
+  return best;
+}

@@ -14,6 +14,8 @@
  *   step computes eight codes into `SCRATCH` and copies only the ones that exist.
  * - `list(hist, out)`: the patterns whose count is not 0, ascending, as u16 at `out` (four bins per
  *   SIMD test); returns how many.
+ * - `finiteMax(in, end)`: the eight-lane unsigned max of the BF16 magnitudes below Inf (0x7f80;
+ *   Inf and NaN lanes count as 0) over [in, end), stored at `SCRATCH` (NVFP4's per-tensor amax).
  * - `groups(in, out, rows, cols, bw, j0, j1, plan)`: `block` over the block columns j0..j1 of one
  *   block row, with each column's k and histogram address read from `plan` (i32 pairs; a negative
  *   address skips the column): one call per block row instead of one per block, which is what
@@ -64,6 +66,8 @@ const LIST = SLOTS * HIST_BYTES;
 const SCRATCH = LIST + 65536 * 2 + 16;
 /** Eight u16 amax lanes per block column. */
 const AMAX = SCRATCH + 16;
+/** Elements per chunk of `finiteMax` (512 KiB of BF16). */
+const FINITE_CHUNK = 1 << 18;
 /** Bytes after the input and code regions (the last step reads up to 14 bytes past a row). */
 const PAD = 32;
 
@@ -286,6 +290,23 @@ function groupsBody(): Bytes {
   );
 }
 
+/** `finiteMax`: params 0 p (from in), 1 end; v128 locals 2 acc, 3 m. */
+function finiteMaxBody(): Bytes {
+  const [FP, FEND, ACC, M] = [0, 1, 2, 3];
+  return ops(
+    whileBelow(
+      FP,
+      FEND,
+      ops(
+        ops(get(FP), v128.load(0), h16(0x7fff), v128.and, set(M)),
+        ops(get(ACC), get(M), get(M), h16(0x7f80), i16x8.lt_s, v128.and, i16x8.max_u, set(ACC)),
+        addTo(FP, 16),
+      ),
+    ),
+    ops(i32.const(SCRATCH), get(ACC), v128.store(0)),
+  );
+}
+
 export function quantBf16Module(): Uint8Array {
   return wasmModule({
     memory: { min: 1, export: "mem" },
@@ -299,6 +320,7 @@ export function quantBf16Module(): Uint8Array {
       { params: Array<ValType>(7).fill(I32), locals: BLOCK_LOCALS, body: blockBody(), export: "block" },
       { params: [I32, I32], results: [I32], locals: [I32, I32, I32], body: listBody(), export: "list" },
       { params: Array<ValType>(8).fill(I32), locals: [I32, I32, I32], body: groupsBody(), export: "groups" },
+      { params: [I32, I32], locals: [V128, V128], body: finiteMaxBody(), export: "finiteMax" },
     ],
   });
 }
@@ -308,6 +330,7 @@ interface Exports {
   amax: (input: number, rows: number, cols: number, bc: number, out: number) => void;
   block: (input: number, out: number, rows: number, w: number, cols: number, k: number, hist: number) => void;
   list: (hist: number, out: number) => number;
+  finiteMax: (input: number, end: number) => void;
   groups: (
     input: number,
     out: number,
@@ -469,6 +492,29 @@ export class QuantBf16Kernel {
     if (j1 <= j0) return;
     const at = r0 * cols;
     this.k.groups(this.inAt + at * 2, this.outAt + at, r1 - r0, cols, bw, j0, j1, this.planAt);
+  }
+
+  /**
+   * The largest BF16 magnitude bits below Inf among `bytes` (BF16 codes, any byte offset), or `m`
+   * if larger: NaN and Inf are left out. Streams through the input region in chunks.
+   */
+  finiteMax(bytes: Uint8Array, m: number): number {
+    if (this.elems < FINITE_CHUNK) this.reserve(FINITE_CHUNK, 0);
+    const step = this.elems * 2;
+    const lanes = new Uint16Array(this.k.mem.buffer, SCRATCH, 8);
+    let best = m;
+    for (let at = 0; at < bytes.length; at += step) {
+      const piece = bytes.subarray(at, Math.min(bytes.length, at + step));
+      const whole = piece.length & ~15;
+      this.load(piece.subarray(0, whole));
+      this.k.finiteMax(this.inAt, this.inAt + whole);
+      for (let i = 0; i < 8; i++) if (lanes[i] > best) best = lanes[i];
+      for (let i = whole; i + 1 < piece.length; i += 2) {
+        const a = (piece[i] | (piece[i + 1] << 8)) & 0x7fff;
+        if (a < 0x7f80 && a > best) best = a;
+      }
+    }
+    return best;
   }
 
   /** Reduces every open slot, in slot order, and frees it. */
