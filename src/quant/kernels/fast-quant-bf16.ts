@@ -17,7 +17,7 @@ import { f32Bits } from "../float32.js";
 import { outBytes } from "./buffers.js";
 import type { EncodedBand } from "./encode-band.js";
 import { QuantBf16Kernel } from "./quant-bf16-wasm.js";
-import { E4M3_MAX, E4M3_VALUES } from "./tables.js";
+import { E4M3_MAX, E4M3_VALUES, e4m3Nan } from "./tables.js";
 import { fp8BlockScale, fp8BlockScaleBytes, type MxElement, mxScaleByte } from "./target-scales.js";
 import type { BandSpec, MxRule } from "./types.js";
 
@@ -33,16 +33,13 @@ export function quantBf16Applies(spec: BandSpec): boolean {
 /**
  * The scale of block `i` (row-major over the band's blocks) from its amax, given as BF16 magnitude
  * bits (above the Inf pattern: a NaN): the power of two sf it multiplies by, recorded for the
- * stored scales. For MX, NaN means the E8M0 NaN byte: every code
- * of the block is the NaN code (encodeMx's `nanBlock`).
+ * stored scales. For MX, NaN means the E8M0 NaN byte: every code of the block is the NaN code
+ * (encodeMx's `nanBlock`).
  */
-type BlockScaleOf = (i: number, amax: number) => number;
+type BlockScaleOf = (i: number, amaxBits: number) => number;
 
 /** The TypeScript loop over one block (rows r0..r1, columns c0..c1) at scale sf. */
 type TsBlock = (r0: number, r1: number, c0: number, c1: number, sf: number) => void;
-
-/** The E4M3 NaN code, which a NaN MX block holds throughout. */
-const E4M3_NAN = 0x7f;
 
 /** A NaN MX block: NaN codes, and every element counts as nonfinite (its error is NaN). */
 function nanBlockBf16(
@@ -54,7 +51,8 @@ function nanBlockBf16(
   c1: number,
   st: ErrorStats,
 ): void {
-  for (let r = r0; r < r1; r++) out.fill(E4M3_NAN, r * cols + c0, r * cols + c1);
+  const nan = e4m3Nan();
+  for (let r = r0; r < r1; r++) out.fill(nan, r * cols + c0, r * cols + c1);
   st.nonfinite += (r1 - r0) * (c1 - c0);
 }
 
@@ -326,15 +324,18 @@ export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
   let h: Uint16Array | null = null;
   let hist: Int32Array | null = null;
   let seen: Uint16Array | null = null;
-  const tsBlock: TsBlock = (r0, r1, c0, c1, sf) => {
-    if (nanBlocks && Number.isNaN(sf)) return nanBlockBf16(out, cols, r0, r1, c0, c1, st);
+  const codes = (): Uint16Array => {
     if (h === null) {
       const b = data.byteOffset % 2 === 0 ? data : data.slice();
       h = new Uint16Array(b.buffer, b.byteOffset, n);
       hist = new Int32Array(65536);
       seen = new Uint16Array(65536);
     }
-    quantBlockBf16(h, out, cols, r0, r1, c0, c1, shiftOf(sf), sf, T, BF, st, hist!, seen!);
+    return h;
+  };
+  const tsBlock: TsBlock = (r0, r1, c0, c1, sf) => {
+    if (nanBlocks && Number.isNaN(sf)) return nanBlockBf16(out, cols, r0, r1, c0, c1, st);
+    quantBlockBf16(codes(), out, cols, r0, r1, c0, c1, shiftOf(sf), sf, T, BF, st, hist!, seen!);
   };
   if (
     !(
@@ -343,11 +344,7 @@ export function quantBf16Band(spec: BandSpec, data: Uint8Array): EncodedBand {
       quantBf16Wasm(data, rows, cols, br, bc, out, scaleOf, nanBlocks, tsBlock, st, T, BF)
     )
   ) {
-    const b = data.byteOffset % 2 === 0 ? data : data.slice();
-    const view = inputView({ dtype: "bfloat16", codes: new Uint16Array(b.buffer, b.byteOffset, n) }, [
-      rows,
-      cols,
-    ]);
+    const view = inputView({ dtype: "bfloat16", codes: codes() }, [rows, cols]);
     const amaxBits = new Uint32Array(sc);
     for (let bi = 0; bi < sr; bi++) {
       const r0 = bi * br;

@@ -1,8 +1,8 @@
 /**
  * The per-element loops of `quantBf16Band` (./fast-quant-bf16.ts: BF16 -> block E4M3 with
  * power-of-two scales; its TypeScript loops are the specification and the fallback) in WebAssembly
- * SIMD, emitted at run time through `formats/wasm/asm.ts` (no committed binary). Three exported
- * functions over a chunk of whole block rows copied into the instance's memory:
+ * SIMD, emitted at run time through `formats/wasm/asm.ts` (no committed binary). Its exported
+ * functions work over a chunk of whole block rows copied into the instance's memory:
  *
  * - `amax(in, rows, cols, bc, out)`: per block column, the eight-lane unsigned max of the BF16
  *   magnitude bits (`bits & 0x7fff`: finite values and Inf order as their bits, every NaN is above
