@@ -136,7 +136,7 @@ async function main() {
   console.log(
     `peak RSS ${rss.toFixed(0)} MiB; overall UE8M0 requant relative error ${(rel * 100).toFixed(3)}%`,
   );
-  await rm(dir, { recursive: true, force: true });
+  if (!process.env.FP8KIT_BENCH_KEEP) await rm(dir, { recursive: true, force: true });
 }
 
 main().catch(async (e) => {

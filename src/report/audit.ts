@@ -5,7 +5,7 @@ import { type ErrorStats, emptyStats, mergeStats, summarizeErrorStats } from "..
 import { f32Bits, isPowerOfTwoF32 } from "../quant/float32.js";
 import { BlockRequantizer } from "../quant/kernels/requant-measure.js";
 import type { CheckpointDir } from "../safetensors/index.js";
-import { type AuditKernel, inThreadKernel } from "./audit-kernel.js";
+import { type AuditFileKernel, type AuditKernel, inThreadKernel } from "./audit-kernel.js";
 import { countFindings, type Finding } from "./findings.js";
 import { layoutOf } from "./inspect.js";
 import type { ReportLayoutKind, ReportQuantizedWeight } from "./layout.js";
@@ -99,6 +99,11 @@ export interface AuditOptions {
   histograms?: AuditHistograms;
   /** Where full-mode tensors are measured (default: this thread); see `createAuditPool` (Node). */
   kernel?: AuditKernel;
+  /**
+   * Measures a tensor of a local shard, reading it itself (a pool's workers read straight into their
+   * kernels); used instead of `kernel` where the checkpoint directory has `localPath`.
+   */
+  fileKernel?: AuditFileKernel;
   /** Tensors read and measured at once (default 2: one measured while the next is read). */
   concurrency?: number;
 }
@@ -226,14 +231,18 @@ export async function auditSnapshot(
     } else {
       const t = s.byName.get(q.data)!;
       if (!sample) {
-        const codes = await sources.read(t.shard, t.fileOffsets[0], t.byteLength);
-        const r = await kernel({
-          codes,
-          scales: values,
-          shape: q.shape,
-          block: q.block,
-          wantCodes: !!options.histograms,
-        });
+        const job = { scales: values, shape: q.shape, block: q.block, wantCodes: !!options.histograms };
+        const path = options.fileKernel && dir.localPath ? dir.localPath(t.shard) : null;
+        const r = path
+          ? await options.fileKernel!({
+              ...job,
+              path,
+              file: t.shard,
+              tensor: q.data,
+              offset: t.fileOffsets[0],
+              byteLength: t.byteLength,
+            })
+          : await kernel({ ...job, codes: await sources.read(t.shard, t.fileOffsets[0], t.byteLength) });
         if (r.codes) addCodes(options.histograms, r.codes);
         audit.requant = report(r.sums, null);
         sumsOf[i] = r.sums;

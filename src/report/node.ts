@@ -8,7 +8,7 @@ import {
 } from "../safetensors/index.js";
 import { NodeCheckpointDir, writeFileAtomic } from "../safetensors/node.js";
 import { type AuditOptions, type AuditResult, auditCheckpoint } from "./audit.js";
-import type { AuditKernel } from "./audit-kernel.js";
+import type { AuditFileKernel, AuditKernel } from "./audit-kernel.js";
 import { createAuditPool, defaultAuditThreads } from "./audit-pool-node.js";
 import { loadChartLibraries } from "./chart-libraries-node.js";
 import { ReportError } from "./errors.js";
@@ -97,11 +97,11 @@ export async function auditPath(
 /** Runs `run` with an audit pool of `workers` threads (none for 0 or 1), closed afterwards. */
 async function withPool<T>(
   workers: number,
-  run: (pool: { kernel?: AuditKernel; concurrency?: number }) => Promise<T>,
+  run: (pool: { kernel?: AuditKernel; fileKernel?: AuditFileKernel; concurrency?: number }) => Promise<T>,
 ): Promise<T> {
   const pool = workers > 1 ? createAuditPool(workers) : null;
   try {
-    return await run({ kernel: pool?.kernel, concurrency: pool?.concurrency });
+    return await run({ kernel: pool?.kernel, fileKernel: pool?.fileKernel, concurrency: pool?.concurrency });
   } finally {
     await pool?.close();
   }

@@ -81,6 +81,11 @@ export class NodeCheckpointDir implements CheckpointDir {
     return bytes === null ? null : new TextDecoder().decode(bytes);
   }
 
+  localPath(file: string): string {
+    checkShardName(file, this.name);
+    return join(this.dir, file);
+  }
+
   async open(file: string): Promise<ByteSource> {
     checkShardName(file, this.name);
     const src = await NodeFileSource.open(join(this.dir, file), file);

@@ -23,6 +23,11 @@ export interface CheckpointDir {
   readText(file: string, maxBytes?: number): Promise<string | null>;
   /** Open `file` for random-access reads. */
   open(file: string): Promise<ByteSource>;
+  /**
+   * Where `file` is on this machine's file system, for code that reads it without this object (a
+   * worker thread); absent for remote and in-memory checkpoints.
+   */
+  localPath?(file: string): string;
 }
 
 /** Side files listed beside a single `.safetensors` file the user named (they describe it). */

@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename } from "node:path";
 import { SafetensorsError } from "./errors.js";
@@ -64,16 +65,9 @@ export class NodeFileSource implements ByteSource {
         done += bytesRead;
       }
     } catch (e) {
-      throw new SafetensorsError("read-failed", `${this.name}: read of ${length} bytes at ${offset} failed`, {
-        cause: e,
-      });
+      throw readError(this.name, offset, length, e);
     }
-    if (done !== length) {
-      throw new SafetensorsError(
-        "read-failed",
-        `${this.name}: file ended after ${done} of ${length} bytes at ${offset}`,
-      );
-    }
+    checkEnded(this.name, offset, length, done);
     // A plain view even when `target` is a Buffer, whose `slice` would not copy.
     return new Uint8Array(target.buffer, target.byteOffset, length);
   }
@@ -82,5 +76,62 @@ export class NodeFileSource implements ByteSource {
     const h = this.handle;
     this.handle = null;
     await h?.close();
+  }
+}
+
+const readError = (name: string, offset: number, length: number, e: unknown) =>
+  new SafetensorsError("read-failed", `${name}: read of ${length} bytes at ${offset} failed`, { cause: e });
+
+function checkEnded(name: string, offset: number, length: number, done: number): void {
+  if (done !== length) {
+    throw new SafetensorsError(
+      "read-failed",
+      `${name}: file ended after ${done} of ${length} bytes at ${offset}`,
+    );
+  }
+}
+
+/**
+ * A file opened for synchronous positional reads, for worker threads that read straight into the
+ * memory they compute on (a WebAssembly kernel's, say) and have nothing else to do meanwhile. The
+ * same errors as `NodeFileSource`; `close` it when done.
+ */
+export class SyncFileReader {
+  private fd: number | null;
+
+  /** Opens `path`; `name` (the shard file) is what messages name. */
+  constructor(
+    path: string,
+    readonly name: string,
+  ) {
+    try {
+      this.fd = openSync(path, "r");
+    } catch (e) {
+      throw readFailure(name, "cannot open", e);
+    }
+  }
+
+  /** Fills `target` with the bytes at absolute `offset`; a file that ends first is `read-failed`. */
+  readInto(offset: number, target: Uint8Array): void {
+    const length = target.length;
+    if (this.fd === null) throw new SafetensorsError("read-failed", `${this.name}: source is closed`);
+    let done = 0;
+    try {
+      while (done < length) {
+        const want = Math.min(length - done, MAX_READ_CHUNK);
+        const n = readSync(this.fd, target, done, want, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (e) {
+      throw readError(this.name, offset, length, e);
+    }
+    checkEnded(this.name, offset, length, done);
+  }
+
+  close(): void {
+    const fd = this.fd;
+    this.fd = null;
+    if (fd !== null) closeSync(fd);
   }
 }

@@ -1,13 +1,19 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dequantize } from "../../src/quant/dequantize.js";
+import { measureBands } from "../../src/quant/kernels/requant-measure.js";
 import { quantize } from "../../src/quant/quantize.js";
 import { auditCheckpoint, bootstrapRelError, lintCheckpoint, measureTensor } from "../../src/report/index.js";
-import { auditPath, NodeCheckpointDir } from "../../src/report/node.js";
+import { auditPath, createAuditPool, NodeCheckpointDir } from "../../src/report/node.js";
+import { SafetensorsError } from "../../src/safetensors/errors.js";
 import { type GenTensor, writeDeepSeekCheckpoint } from "./helpers.js";
+
+/** Bytes before the first tensor of `file` in `dir`: the 8-byte length and the JSON header. */
+const headerBytes = (dir: string, file: string) =>
+  8 + Number(readFileSync(join(dir, file)).readBigUInt64LE(0));
 
 const tmp = mkdtempSync(join(tmpdir(), "fp8kit-audit-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -198,6 +204,64 @@ describe("audit", () => {
         wantCodes: true,
       };
       expect(measureTensor(job, "auto")).toEqual(measureTensor(job, "js"));
+    }
+  });
+
+  it("band-by-band filling (what pool workers do from files) equals the whole tensor in memory", () => {
+    // Stacked matrices, partial block rows and columns, widths that are and are not multiples of 4.
+    for (const shape of [
+      [2, 256, 384],
+      [3, 130, 260],
+      [2, 130, 258],
+    ]) {
+      const [mats, rows, cols] = shape;
+      const codes = new Uint8Array(mats * rows * cols);
+      for (let i = 0; i < codes.length; i++) codes[i] = ((i * 2654435761) >>> 24) & 0xf7;
+      const grid = mats * Math.ceil(rows / 128) * Math.ceil(cols / 128);
+      const scales = new Float32Array(grid).map((_, i) => 0.0002 * (1 + i / 5));
+      const job = { scales, shape, block: [128, 128] as [number, number], wantCodes: true };
+      const expected = measureTensor({ ...job, codes }, "js");
+      for (const kernel of ["auto", "js"] as const) {
+        const seen: number[] = [];
+        const fill = (dst: Uint8Array, at: number) => {
+          seen.push(at);
+          dst.set(codes.subarray(at, at + dst.length));
+        };
+        expect(measureBands(job, fill, kernel)).toEqual(expected);
+        // One call per block row of each matrix, in order, covering the tensor once.
+        expect(seen).toEqual(
+          Array.from({ length: mats * Math.ceil(rows / 128) }, (_, k) => {
+            const m = Math.floor(k / Math.ceil(rows / 128));
+            return (m * rows + (k % Math.ceil(rows / 128)) * 128) * cols;
+          }),
+        );
+      }
+    }
+  });
+
+  it("a shard that shrank under a pool worker is a read-failed error naming the file and tensor", async () => {
+    const dir = await NodeCheckpointDir.open(V3);
+    const shard = (await dir.list()).find((f) => f.endsWith(".safetensors"))!;
+    const short = join(tmp, "short.safetensors");
+    copyFileSync(join(V3, shard), short);
+    truncateSync(short, headerBytes(V3, shard) + 1000);
+    // The directory as read, but the workers open the truncated copy (a file cut after its header was read).
+    const shrunk = Object.assign(Object.create(dir) as NodeCheckpointDir, {
+      localPath: (f: string) => (f === shard ? short : join(V3, f)),
+    });
+    const pool = createAuditPool(2);
+    try {
+      const run = auditCheckpoint(shrunk, { fileKernel: pool.fileKernel, concurrency: pool.concurrency });
+      const e = await run.then(
+        () => null,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(SafetensorsError);
+      expect((e as SafetensorsError).code).toBe("read-failed");
+      expect((e as Error).message).toMatch(new RegExp(`^${shard}: file ended after \\d+ of \\d+ bytes`));
+      expect((e as Error).message).toMatch(/\(tensor model\.layers\.\d+\.[a-z_.]+\.weight\)$/);
+    } finally {
+      await pool.close();
     }
   });
 

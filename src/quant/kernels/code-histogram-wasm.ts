@@ -31,17 +31,13 @@ const [CODES, ROWS, COLS, BC, HIST, R, P, ROW_END, HB, E, W, A] = [0, 1, 2, 3, 4
 /**
  * Bins are interleaved four ways, `hist + ((block * 256 + byte) * 4 + k) * 4`, and byte k of each
  * word goes to sub-bin k (the k * 4 is the load/store offset): repeated codes then do not wait on
- * the previous increment of the same address. `band` adds the four sub-bins up.
+ * the previous increment of the same address. `band` adds the four sub-bins up. Byte k's bin
+ * offset `byte * 16` comes from one shift and one mask of the word.
  */
 function increment(k: number): number[] {
-  const shift = k * 8;
-  const byte =
-    shift === 0
-      ? ops(get(W), c32(255), AND)
-      : shift === 24
-        ? ops(get(W), c32(24), SHR_U)
-        : ops(get(W), c32(shift), SHR_U, c32(255), AND);
-  return ops(get(HB), byte, c32(4), SHL, ADD, tee(A), get(A), load(k * 4), c32(1), ADD, store(k * 4));
+  const binOffset =
+    k === 0 ? ops(get(W), c32(4), SHL, c32(0xff0), AND) : ops(get(W), c32(8 * k - 4), SHR_U, c32(0xff0), AND);
+  return ops(get(HB), binOffset, ADD, tee(A), get(A), load(k * 4), c32(1), ADD, store(k * 4));
 }
 
 function body(): number[] {
@@ -115,20 +111,29 @@ export class WasmHistogram {
    * `bc` wide; returns the `gc * 256` bins (a view into the kernel's memory, valid until the next call).
    */
   band(codes: Uint8Array, offset: number, cols: number, r0: number, r1: number, bc: number): Uint32Array {
-    const gc = Math.ceil(cols / bc);
-    const bins = gc * 256;
-    const subBytes = bins * 16;
-    const outBytes = bins * 4;
-    const n = (r1 - r0) * cols;
-    const need = subBytes + outBytes + n;
+    this.target((r1 - r0) * cols, cols, bc).set(codes.subarray(offset + r0 * cols, offset + r1 * cols));
+    return this.run(r1 - r0, cols, bc);
+  }
+
+  /**
+   * Where the next band's `n` codes go (a view into the kernel's memory): fill it, for instance by
+   * reading a file straight into it, then call `run` with the same `cols` and `bc`.
+   */
+  target(n: number, cols: number, bc: number): Uint8Array {
+    const bins = Math.ceil(cols / bc) * 256;
+    const at = bins * 20; // four sub-bins, then the summed bins, then the codes
     const have = this.memory.buffer.byteLength;
-    if (need > have) this.memory.grow(Math.ceil((need - have) / 65536));
-    const mem = new Uint8Array(this.memory.buffer);
-    mem.fill(0, 0, subBytes);
-    mem.set(codes.subarray(offset + r0 * cols, offset + r1 * cols), subBytes + outBytes);
-    this.fn(subBytes + outBytes, r1 - r0, cols, bc, 0);
+    if (at + n > have) this.memory.grow(Math.ceil((at + n - have) / 65536));
+    return new Uint8Array(this.memory.buffer, at, n);
+  }
+
+  /** Histograms the `rows` rows of `cols` codes that `target` received; returns the bins as `band` does. */
+  run(rows: number, cols: number, bc: number): Uint32Array {
+    const bins = Math.ceil(cols / bc) * 256;
+    new Uint8Array(this.memory.buffer).fill(0, 0, bins * 16);
+    this.fn(bins * 20, rows, cols, bc, 0);
     const sub = new Uint32Array(this.memory.buffer, 0, bins * 4);
-    const out = new Uint32Array(this.memory.buffer, subBytes, bins);
+    const out = new Uint32Array(this.memory.buffer, bins * 16, bins);
     for (let i = 0, j = 0; i < bins; i++, j += 4) out[i] = sub[j] + sub[j + 1] + sub[j + 2] + sub[j + 3];
     return out;
   }
