@@ -32,20 +32,48 @@ export function tableKey(b: number): number {
   return ((b >>> 19) << 1) | (((b & 0x7ffff) + 0x7ffff) >>> 19);
 }
 
-/** The 16384-entry encode table of a byte format (see the file comment). */
+/**
+ * The 16384-entry encode table of a byte format (see the file comment).
+ *
+ * Keys run through the float32 magnitudes of one sign in increasing order, 32 keys (4 mantissa
+ * bits and the sticky bit) per float32 exponent. Rounding to the nearest code is monotonic, so
+ * within one sign the codes are runs: each code is taken by one interval of keys and never comes
+ * back (overflow ends in one code, the saturated maximum, infinity or NaN). A row of 32 keys whose
+ * first and last key encode alike is therefore one run, and only rows where the code changes, the
+ * few exponents inside the format's range, need every key encoded: about 1,500 `encodeScalar` calls
+ * instead of 16,384, which is what a cold process's first `encode` waits for. The exponent-255
+ * rows (infinity and NaN) are encoded key by key. HiFloat8's codes are not in magnitude order, so
+ * its table is built key by key; E8M0 takes a bit rule that costs nothing. `encodeTableKey` is the
+ * one-key rule, and the tests compare every table with it key by key.
+ */
 export function buildEncodeTable(t: FormatTraits, d: Derived, overflow: Overflow): Uint8Array {
   const table = new Uint8Array(1 << 14);
-  for (let key = 0; key < table.length; key++) {
-    const b = (((key >>> 1) << 19) | (key & 1)) >>> 0; // smallest pattern with this key
-    if (t.specials === "e8m0") {
-      // ml_dtypes rounds E8M0 from the float32 bits (see encodeE8m0Bits); clamp-then-cast for saturate.
-      table[key] = overflow === "saturate" && b >= 0x7f000000 && b <= 0x7f800000 ? 0xfe : encodeE8m0Bits(b);
+  if (t.specials === "tapered" || t.specials === "e8m0") {
+    for (let key = 0; key < table.length; key++) table[key] = encodeTableKey(t, d, overflow, key);
+    return table;
+  }
+  for (let row = 0; row < 512; row++) {
+    const k0 = row * 32;
+    const first = encodeTableKey(t, d, overflow, k0);
+    if ((row & 255) !== 255 && first === encodeTableKey(t, d, overflow, k0 + 31)) {
+      table.fill(first, k0, k0 + 32);
       continue;
     }
-    scratchU[0] = b;
-    table[key] = encodeScalar(t, d, b >>> 31 === 1, Math.abs(scratchF[0]), t.defaultRounding, overflow, null);
+    table[k0] = first;
+    for (let key = k0 + 1; key < k0 + 32; key++) table[key] = encodeTableKey(t, d, overflow, key);
   }
   return table;
+}
+
+/** The code of encode-table key `key`: the code of the smallest float32 pattern with that key. */
+export function encodeTableKey(t: FormatTraits, d: Derived, overflow: Overflow, key: number): number {
+  const b = (((key >>> 1) << 19) | (key & 1)) >>> 0;
+  if (t.specials === "e8m0") {
+    // ml_dtypes rounds E8M0 from the float32 bits (see encodeE8m0Bits); clamp-then-cast for saturate.
+    return overflow === "saturate" && b >= 0x7f000000 && b <= 0x7f800000 ? 0xfe : encodeE8m0Bits(b);
+  }
+  scratchU[0] = b;
+  return encodeScalar(t, d, b >>> 31 === 1, Math.abs(scratchF[0]), t.defaultRounding, overflow, null);
 }
 
 function tableKernel(table: Uint8Array, src: Uint32Array, dst: Uint8Array): void {
@@ -130,8 +158,7 @@ export function makeKernel(t: FormatTraits, d: Derived, overflow: Overflow): Ker
     const p = wordParams(t, d, overflow);
     return (src, f, dst) => wordKernel(p, src, f, dst as Uint16Array);
   }
-  // Built on first use: 16384 `encodeScalar` calls cost tens of ms in a cold process, which a
-  // caller that only decodes, or encodes through the WebAssembly backend, should not pay.
+  // Built on first use (a few ms in a cold process, see `buildEncodeTable`), which a caller that only decodes, or encodes through the WebAssembly backend, should not pay.
   let table: Uint8Array | null = null;
   return (src, _f, dst) => {
     table ??= buildEncodeTable(t, d, overflow);

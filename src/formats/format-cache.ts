@@ -23,20 +23,30 @@ function f32BitsOf(x: number, negative: boolean): number {
   return scratchU[0];
 }
 
+/** float32 bit patterns of every code; entries past 2^bits (bits above the format's width) are NaN. */
+function decodeTableBits(traits: FormatTraits, derived: Derived): Uint32Array {
+  const tableBits = new Uint32Array(traits.bits === 16 ? 65536 : 256).fill(0x7fc00000);
+  for (let c = 0; c < 1 << traits.bits; c++) {
+    tableBits[c] = f32BitsOf(decodeCode(traits, derived, c), (c & derived.signBit) !== 0);
+  }
+  return tableBits;
+}
+
 export function formatState(name: unknown): FormatState {
   const traits = traitsOf(name);
   let st = cache.get(traits.name);
   if (st === undefined) {
     const derived = derive(traits);
-    // Entries past 2^bits (bits above the format's width) are not codes: NaN.
-    const tableBits = new Uint32Array(traits.bits === 16 ? 65536 : 256).fill(0x7fc00000);
-    for (let c = 0; c < 1 << traits.bits; c++) {
-      tableBits[c] = f32BitsOf(decodeCode(traits, derived, c), (c & derived.signBit) !== 0);
-    }
+    // Built on first read: encoders do not need it, and the 65536 entries of a 16-bit format cost a
+    // cold thread tens of milliseconds (every conversion worker binds bfloat16/float16 encoders).
+    let tableBits: Uint32Array | null = null;
     st = {
       traits,
       derived,
-      tableBits,
+      get tableBits() {
+        tableBits ??= decodeTableBits(traits, derived);
+        return tableBits;
+      },
       kernels: {
         nonfinite: makeKernel(traits, derived, "nonfinite"),
         saturate: makeKernel(traits, derived, "saturate"),
