@@ -8,6 +8,7 @@ import { scratchF32 } from "./buffers.js";
 import { decodeBand } from "./decode-band.js";
 import { type EncodedBand, encodeBand } from "./encode-band.js";
 import { dequantApplies, dequantBand } from "./fast-dequant.js";
+import { intChannelCodesApply, intChannelCodesBand } from "./fast-int-channel.js";
 import { quantBf16Applies, quantBf16Band } from "./fast-quant-bf16.js";
 import { requantApplies, requantBand } from "./fast-requant.js";
 import { relabelBand } from "./relabel-band.js";
@@ -33,6 +34,12 @@ const FAST_PATHS: readonly FastPath[] = [
     name: "BF16 -> block FP8 UE8M0 / MXFP8 by exponent shift",
     applies: quantBf16Applies,
     run: quantBf16Band,
+  },
+  {
+    name: "8-bit block codes -> per-channel INT8/INT4 (W8A8/W4A8), decoded inside the WASM kernel",
+    applies: intChannelCodesApply,
+    run: (spec, data, scale) =>
+      intChannelCodesBand(spec, data, scale!) ?? convertBandGeneric(spec, data, scale),
   },
 ];
 

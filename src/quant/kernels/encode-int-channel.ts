@@ -12,7 +12,7 @@
 import { type ErrorStats, emptyStats } from "../error-stats.js";
 import { QuantError } from "../errors.js";
 import { outBytes } from "./buffers.js";
-import { quantizeRowsWasm } from "./int-channel-wasm.js";
+import { type CodeBandSource, quantizeRowsWasm } from "./int-channel-wasm.js";
 import { bf16Round } from "./tables.js";
 
 /** msModelSlim's scale floor: `torch.finfo(torch.float32).eps` cast to BF16 (exact: 2^-23). */
@@ -295,7 +295,42 @@ export function encodeIntChannel(
   cols: number,
 ): EncodedIntBand {
   const stats = emptyStats();
-  const q = quantizeRows(x, rows, cols, target.bits, stats);
+  return packIntBand(target, quantizeRows(x, rows, cols, target.bits, stats), rows, cols, stats);
+}
+
+/**
+ * `encodeIntChannel` of the band whose float32 values `source` holds as 8-bit block codes and their
+ * decode tables: the WebAssembly kernel decodes each chunk of rows in its own memory and codes it
+ * there, so the float32 values never exist in JavaScript (the W8A8/W4A8 fast path of FP8 sources).
+ * The same codes, scales and statistics as `encodeIntChannel` on the decoded band with the
+ * WebAssembly backend; null where that backend does not run (the caller decodes and calls
+ * `encodeIntChannel`).
+ */
+export function encodeIntChannelCodes(
+  target: { bits: IntBits; scaleBias?: 1 | 16 },
+  source: CodeBandSource,
+  rows: number,
+  cols: number,
+): EncodedIntBand | null {
+  const { qmin, qmax } = intRange(target.bits);
+  const codes = new Int8Array(rows * cols);
+  const scales = new Float32Array(rows);
+  const stats = emptyStats();
+  const scaleOf = (a: number) => intChannelScale(a, target.bits);
+  const nonFiniteRows = quantizeRowsWasm(source, rows, cols, qmin, qmax, scaleOf, codes, scales, stats);
+  if (nonFiniteRows === null) return null;
+  stats.nonfinite += nonFiniteRows * cols;
+  return packIntBand(target, { codes, scales, nonFiniteRows }, rows, cols, stats);
+}
+
+/** The bytes of a quantized integer band: INT8 codes or packed INT4, scales, W4A8's `scale_bias`. */
+function packIntBand(
+  target: { bits: IntBits; scaleBias?: 1 | 16 },
+  q: IntChannelBand,
+  rows: number,
+  cols: number,
+  stats: ErrorStats,
+): EncodedIntBand {
   const data =
     target.bits === 8
       ? new Uint8Array(q.codes.buffer, q.codes.byteOffset, q.codes.length)

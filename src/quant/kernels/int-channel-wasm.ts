@@ -44,6 +44,7 @@ import {
   instantiate,
   loop,
   ops,
+  SELECT,
   set,
   tee,
   V128,
@@ -229,6 +230,35 @@ function codesBody(qmin: number, qmax: number, withStats: boolean): Bytes {
   );
 }
 
+// decode: params 0 codes, 1 rows, 2 cols, 3 bc, 4 tables, 5 out; locals 6 r, 7 p, 8 end, 9 e, 10 tb, 11 d.
+/**
+ * 8-bit codes to float32 through per-block-column tables: element (r, c) becomes the u32 at
+ * `tables + (floor(c / bc) * 256 + code) * 4`, written at `out + (r * cols + c) * 4`. The tables
+ * hold fl32(value(code) * s) of each block column, so the result is `decodeBand`'s, bit for bit.
+ */
+function decodeBody(): Bytes {
+  const [CODES, ROWS, COLS, BC, TABLES, OUT, R, P, END_, E, TB, D] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const element = ops(
+    ops(get(D), get(TB), get(P), i32.load8_u(0), i32.const(2), i32.shl, i32.add, i32.load(0), i32.store(0)),
+    addTo(P, 1),
+    addTo(D, 4),
+  );
+  const blockColumn = ops(
+    // e = min(p + bc, rowEnd)
+    ops(get(P), get(BC), i32.add, tee(E), get(END_), get(E), get(END_), i32.lt_u, SELECT, set(E)),
+    whileBelow(P, E, element),
+    ops(get(TB), i32.const(1024), i32.add, set(TB)),
+  );
+  const row = ops(
+    ops(get(CODES), get(R), get(COLS), i32.mul, i32.add, tee(P), get(COLS), i32.add, set(END_)),
+    ops(get(OUT), get(R), get(COLS), i32.mul, i32.const(2), i32.shl, i32.add, set(D)),
+    ops(get(TABLES), set(TB)),
+    whileBelow(P, END_, blockColumn),
+    addTo(R, 1),
+  );
+  return whileBelow(R, ROWS, row);
+}
+
 /** The module of one integer width, with its own growable memory exported as `mem`. */
 export function intChannelModule(qmin: number, qmax: number): Uint8Array {
   const params = (n: number) => Array<ValType>(n).fill(I32);
@@ -238,6 +268,7 @@ export function intChannelModule(qmin: number, qmax: number): Uint8Array {
       { params: params(4), locals: [I32, I32, I32, V128], body: amaxBody(), export: "amax" },
       { params: params(6), locals: CODES_LOCALS, body: codesBody(qmin, qmax, false), export: "codes" },
       { params: params(6), locals: CODES_LOCALS, body: codesBody(qmin, qmax, true), export: "codesStats" },
+      { params: params(6), locals: params(6), body: decodeBody(), export: "decode" },
     ],
   });
 }
@@ -247,6 +278,17 @@ interface Exports {
   amax: (x: number, rows: number, cols: number, out: number) => void;
   codes: (x: number, rows: number, cols: number, scales: number, codes: number, stats: number) => void;
   codesStats: (x: number, rows: number, cols: number, scales: number, codes: number, stats: number) => void;
+  decode: (codes: number, rows: number, cols: number, bc: number, tables: number, out: number) => void;
+}
+
+/**
+ * A band given as 8-bit codes of `br x bc` blocks instead of float32 values: `tables(i)` returns
+ * block row i's decode tables, 256 float32 values per block column (fl32(value(code) * s)).
+ */
+export interface CodeBandSource {
+  codes: Uint8Array;
+  block: [number, number];
+  tables(blockRow: number): Float32Array;
 }
 
 /** Elements per chunk: 256 KiB of float32 in, 64 KiB of codes out. */
@@ -281,7 +323,7 @@ function instance(qmax: number, qmin: number): Exports | null {
  * or Inf (their codes stay 0); null (nothing done) where this backend does not apply.
  */
 export function quantizeRowsWasm(
-  x: Float32Array,
+  x: Float32Array | CodeBandSource,
   rows: number,
   cols: number,
   qmin: number,
@@ -292,14 +334,21 @@ export function quantizeRowsWasm(
   stats: ErrorStats | null,
 ): number | null {
   const n = rows * cols;
-  if (n === 0 || x.length < n || !preferWasm(n, MIN_AUTO)) return null;
+  const src = x instanceof Float32Array ? null : x;
+  if (n === 0 || (src ? src.codes.length : (x as Float32Array).length) < n || !preferWasm(n, MIN_AUTO))
+    return null;
   const k = instance(qmax, qmin);
   if (k === null) return null;
-  const chunkRows = Math.max(1, Math.min(rows, Math.floor(CHUNK / cols)));
+  // From codes, a chunk stays within one block row (one set of tables).
+  const [br, bc] = src ? src.block : [rows, cols];
+  const chunkRows = Math.max(1, Math.min(rows, br, Math.floor(CHUNK / cols)));
   const amaxAt = SCALES + chunkRows * 4;
   const xAt = amaxAt + chunkRows * 16;
   const codesAt = xAt + chunkRows * cols * 4 + PAD;
-  const need = codesAt + chunkRows * cols + PAD;
+  // From codes: the band's codes and its block row's tables after the output codes.
+  const inAt = codesAt + chunkRows * cols + PAD;
+  const tablesAt = (inAt + (src ? chunkRows * cols : 0) + 15) & ~15;
+  const need = tablesAt + (src ? Math.ceil(cols / bc) * 1024 : 0);
   const have = k.mem.buffer.byteLength;
   if (need > have) k.mem.grow(Math.ceil((need - have) / 65536));
   const buf = k.mem.buffer;
@@ -313,9 +362,18 @@ export function quantizeRowsWasm(
   const u1 = new Uint32Array(f1.buffer);
   const run = stats === null ? k.codes : k.codesStats;
   let nonFinite = 0;
-  for (let r0 = 0; r0 < rows; r0 += chunkRows) {
-    const m = Math.min(chunkRows, rows - r0);
-    memX.set(x.subarray(r0 * cols, (r0 + m) * cols));
+  const memIn = src ? new Uint8Array(buf, inAt, chunkRows * cols) : null;
+  const memTables = src ? new Float32Array(buf, tablesAt, Math.ceil(cols / bc) * 256) : null;
+  let tablesOf = -1;
+  for (let r0 = 0; r0 < rows; ) {
+    const m = Math.min(chunkRows, rows - r0, br - (r0 % br));
+    if (src && memIn && memTables) {
+      const bi = Math.floor(r0 / br);
+      if (bi !== tablesOf) memTables.set(src.tables(bi));
+      tablesOf = bi;
+      memIn.set(src.codes.subarray(r0 * cols, (r0 + m) * cols));
+      k.decode(inAt, m, cols, bc, tablesAt, xAt);
+    } else memX.set((x as Float32Array).subarray(r0 * cols, (r0 + m) * cols));
     k.amax(xAt, m, cols, amaxAt);
     for (let r = 0; r < m; r++) {
       const a = memAmax;
@@ -344,6 +402,7 @@ export function quantizeRowsWasm(
       if (me > stats.maxAbsErr) stats.maxAbsErr = me;
       stats.flushed += memFlushed[0] + memFlushed[1] + memFlushed[2] + memFlushed[3];
     }
+    r0 += m;
   }
   return nonFinite;
 }
