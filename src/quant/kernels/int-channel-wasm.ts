@@ -1,7 +1,12 @@
 /**
  * The hot loops of the per-channel INT8/INT4 kernel (`quantizeRows` in ./encode-int-channel.ts, the
  * specification and the fallback) in WebAssembly SIMD, emitted at run time through
- * `formats/wasm/asm.ts` (no committed binary). Two exported functions over a chunk of whole rows:
+ * `formats/wasm/asm.ts` (no committed binary). Three exported functions over a chunk of whole rows:
+ *
+ * - `decode(codes, rows, cols, bc, tables, out)`: for bands given as 8-bit block codes
+ *   (`CodeBandSource`, the W8A8/W4A8 fast path of FP8 sources): each code to float32 through its
+ *   block column's 256-entry table, into the input area, so the float32 band never exists in
+ *   JavaScript and is never copied across (chunks then stay within one block row).
  *
  * - `amax(x, rows, cols, out)`: per row, the four-lane unsigned max of the float32 magnitude bits
  *   (`bits & 0x7fffffff`; positive floats order as their bits, every NaN is above Inf), 16 bytes per
