@@ -19,9 +19,13 @@ the scales and the sampled blocks' rows are fetched.`,
     options: {
       sample: count("N", "audit N random blocks per tensor (seeded) with a 95% bootstrap interval"),
       seed: count("S", "seed for --sample (default 0)"),
-      workers: count("N", "worker threads, each reading its tensors (default: one per core, at most 8; 0 or 1 = none)", {
-        aliases: ["threads"],
-      }),
+      workers: count(
+        "N",
+        "worker threads reading and measuring tensors (default: one per core, max 8; 0, 1 = none)",
+        {
+          aliases: ["threads"],
+        },
+      ),
       include: list("GLOB", "only weights matching GLOB (repeatable; * stops at dots, ** does not)", {
         aliases: ["filter"],
       }),
