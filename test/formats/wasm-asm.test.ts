@@ -170,6 +170,19 @@ describe("SIMD", () => {
     expect(Array.from(lanes(f32x4.abs, fa, [], true, true))).toEqual(f32bits(fa.map(Math.abs)));
     expect(Array.from(lanes(f32x4.convert_i32x4_s, a, [], false, true))).toEqual(f32bits(a));
   });
+  it("float compares: lt, gt, le, ge (false on NaN), eq, ne; div", () => {
+    const x = [1, 2, Number.NaN, -0].map(Math.fround);
+    const y = [2, 2, 1, 0].map(Math.fround);
+    const cmp = (op: Bytes) => Array.from(lanes(op, x, y, true));
+    const want = (p: (u: number, v: number) => boolean) => x.map((u, i) => (p(u, y[i]) ? -1 : 0));
+    expect(cmp(f32x4.lt)).toEqual(want((u, v) => u < v));
+    expect(cmp(f32x4.gt)).toEqual(want((u, v) => u > v));
+    expect(cmp(f32x4.le)).toEqual(want((u, v) => u <= v));
+    expect(cmp(f32x4.ge)).toEqual(want((u, v) => u >= v));
+    expect(cmp(f32x4.eq)).toEqual(want((u, v) => u === v));
+    expect(cmp(f32x4.ne)).toEqual(want((u, v) => u !== v));
+    expect(Array.from(lanes(f32x4.div, fa, [3, 3, 3, 3], true))).toEqual(f32bits(fa.map((v) => v / 3)));
+  });
   it("widens and narrows bytes", () => {
     const bytes = [0, 1, 0x7f, 0x80, 0xff, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
     const words = new Int32Array(new Uint8Array(bytes).buffer);

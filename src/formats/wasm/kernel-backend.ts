@@ -1,6 +1,7 @@
 /**
  * The one switch that picks the backend of every kernel with a WebAssembly version (the 8-bit
- * codecs, the convert band kernels, the INT8/INT4 per-channel kernel): "auto" runs WebAssembly SIMD
+ * codecs, the convert band kernels, the INT8/INT4 per-channel and NVFP4 kernels, the audit's
+ * histograms): "auto" runs WebAssembly SIMD
  * where it is available and the input is large enough to pay for the call, "ts" forces the
  * TypeScript kernels (the specification), "wasm" forces WebAssembly wherever a kernel has it (tests
  * and benchmarks; a kernel without WebAssembly SIMD still falls back).

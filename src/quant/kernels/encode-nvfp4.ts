@@ -35,6 +35,7 @@ import { addPairs, type ErrorStats, emptyStats } from "../error-stats.js";
 import { QuantError } from "../errors.js";
 import { NVFP4_GLOBAL_DIVISOR } from "../scale-rules.js";
 import { outBytes } from "./buffers.js";
+import { encodeNvfp4Wasm } from "./nvfp4-wasm.js";
 import { bf16Round, E2M1_VALUES, E4M3_VALUES, e2m1FromBits, e2m1Nan } from "./tables.js";
 import type { Nvfp4Rule, TargetCodec } from "./types.js";
 
@@ -100,6 +101,11 @@ function ctScaleCode(bamax: number, g: number): number {
  * conversion. Each output value is the one `decodeBand` gives for the written bytes:
  * fl32(e2m1 * fl32(e4m3 * t)) (ModelOpt) or fl32(e2m1 * fl32(e4m3 / t)) (compressed-tensors).
  * Returns an `EncodedBand` (spelled out: encode-band.ts imports this file).
+ *
+ * The loop below is the specification. Where WebAssembly SIMD is available, ./nvfp4-wasm.ts runs
+ * the element loop instead, with the scale codes still derived here (`multipliers`) and the groups
+ * it does not take (NaN/Inf elements, NaN scales, extreme multipliers) encoded by `encodeGroup`:
+ * the same bytes, the sums in another order (test/quant/kernels/nvfp4-wasm.test.ts).
  */
 export function encodeNvfp4(
   t: Extract<TargetCodec, { kind: "nvfp4" }>,
@@ -124,30 +130,115 @@ export function encodeNvfp4(
   const scale = new Uint8Array(rows * groups);
   const st = emptyStats();
   const view = inputView(x, [rows, cols]);
+  // Rows are whole groups, so group i of the band is scale i, elements 16i..16i+15 and bytes
+  // 8i..8i+7, whatever the row length: the WebAssembly loop sees a flat run of groups.
+  newMemo();
+  const viaWasm = encodeNvfp4Wasm(
+    x,
+    rows * groups,
+    {
+      multipliers: (first, bits, amax, sv) => multipliers(t.rule, ts, first, bits, amax, sv, scale),
+      fallback: (i) => encodeGroup(x, i * GROUP, scale[i], ts, modelopt, data, st),
+    },
+    data,
+    st,
+  );
+  if (viaWasm) return { data, scale, stats: st };
   const amaxBits = new Uint32Array(groups);
   for (let r = 0; r < rows; r++) {
     bandAmaxBits(view, cols, r, r + 1, GROUP, amaxBits);
     for (let g = 0; g < groups; g++) {
-      const o = r * cols + g * GROUP;
       const bamax = amaxFromBits(view, amaxBits[g]);
       const sc = modelopt ? modeloptScaleCode(bamax, ts) : ctScaleCode(bamax, ts);
       scale[r * groups + g] = sc;
-      const e4 = E4M3_VALUES[sc];
-      if (Number.isNaN(e4)) {
-        data.fill(e2m1Nan() | (e2m1Nan() << 4), o >> 1, (o + GROUP) >> 1);
-        for (let i = 0; i < GROUP; i++) addPairs(st, x[o + i], Number.NaN, 1);
-        continue;
-      }
-      // The block's multiplier exactly as decodeBand forms it.
-      const sv = Math.fround(modelopt ? e4 * ts : e4 / ts);
-      for (let i = 0; i < GROUP; i += 2) {
-        const lo = encodeElement(x[o + i], sv, modelopt, st);
-        const hi = encodeElement(x[o + i + 1], sv, modelopt, st);
-        data[(o + i) >> 1] = lo | (hi << 4);
-      }
+      encodeGroup(x, r * cols + g * GROUP, sc, ts, modelopt, data, st);
     }
   }
   return { data, scale, stats: st };
+}
+
+/**
+ * A memo of (scale code, multiplier) by the BF16 pattern of a group amax, for one tensor scalar and
+ * rule: the amax of a BF16 input is a BF16 value, so a band's groups take at most 32768 distinct
+ * amax and the codec's E4M3 encoder runs once for each. Entries are valid where their stamp is the
+ * current `memoStamp` (a new stamp per band, instead of clearing the table).
+ */
+const memoStamps = new Uint32Array(32768);
+const memoCodes = new Uint8Array(32768);
+const memoSv = new Float32Array(32768);
+let memoStamp = 0;
+
+/** Forgets the memo (a band with another tensor scalar or rule may come next). */
+function newMemo(): void {
+  memoStamp = (memoStamp + 1) >>> 0;
+  if (memoStamp === 0) {
+    memoStamps.fill(0);
+    memoStamp = 1;
+  }
+}
+
+/**
+ * `encodeNvfp4Wasm`'s per-group step (nvfp4-wasm.ts): the scale codes of groups `first + j` from
+ * their amax, and the multipliers the SIMD loop may use, else 0. Its conditions: finite elements,
+ * and 0 < sv with fl32(6 sv) finite, so every quotient codes by its RNE boundaries and every y is
+ * finite. A NaN sv (a NaN scale code) fails them.
+ */
+function multipliers(
+  rule: Nvfp4Rule,
+  ts: number,
+  first: number,
+  bits: Uint32Array,
+  amax: Float32Array,
+  sv: Float32Array,
+  scale: Uint8Array,
+): void {
+  const modelopt = rule === "modelopt";
+  for (let j = 0; j < amax.length; j++) {
+    const b = bits[j];
+    const key = b >>> 16;
+    if ((b & 0xffff) === 0 && memoStamps[key] === memoStamp) {
+      scale[first + j] = memoCodes[key];
+      sv[j] = memoSv[key];
+      continue;
+    }
+    const bamax = amax[j];
+    const sc = modelopt ? modeloptScaleCode(bamax, ts) : ctScaleCode(bamax, ts);
+    scale[first + j] = sc;
+    const e4 = E4M3_VALUES[sc];
+    const m = Math.fround(modelopt ? e4 * ts : e4 / ts);
+    const ok = Number.isFinite(bamax) && m > 0 && Math.fround(E2M1_MAX * m) < Number.POSITIVE_INFINITY;
+    sv[j] = ok ? m : 0;
+    if ((b & 0xffff) === 0) {
+      memoStamps[key] = memoStamp;
+      memoCodes[key] = sc;
+      memoSv[key] = sv[j];
+    }
+  }
+}
+
+/** The 16 elements at `o` under E4M3 block scale code `sc`: their packed codes and statistics. */
+function encodeGroup(
+  x: Float32Array,
+  o: number,
+  sc: number,
+  ts: number,
+  modelopt: boolean,
+  data: Uint8Array,
+  st: ErrorStats,
+): void {
+  const e4 = E4M3_VALUES[sc];
+  if (Number.isNaN(e4)) {
+    data.fill(e2m1Nan() | (e2m1Nan() << 4), o >> 1, (o + GROUP) >> 1);
+    for (let i = 0; i < GROUP; i++) addPairs(st, x[o + i], Number.NaN, 1);
+    return;
+  }
+  // The block's multiplier exactly as decodeBand forms it.
+  const sv = Math.fround(modelopt ? e4 * ts : e4 / ts);
+  for (let i = 0; i < GROUP; i += 2) {
+    const lo = encodeElement(x[o + i], sv, modelopt, st);
+    const hi = encodeElement(x[o + i + 1], sv, modelopt, st);
+    data[(o + i) >> 1] = lo | (hi << 4);
+  }
 }
 
 /** One element's E2M1 code under block multiplier `sv`, its error added to `st`. */

@@ -2,13 +2,16 @@
  * NVFP4 encoding by each producer's rule against the second implementation in
  * test/quant/nvfp4-reference.ts (written plainly, element by element, from the producers' Python):
  * block scales, codes, the values the bytes decode to (the target read as a source), and the error
- * statistics of that round trip; hand-computed codes for ties, saturation and signed zeros.
+ * statistics of that round trip; hand-computed codes for ties, saturation and signed zeros. The
+ * comparisons run with the TypeScript loop and with the WebAssembly one forced.
  */
 import { describe, expect, it } from "vitest";
+import type { KernelBackend } from "../../../src/formats/wasm/kernel-backend.js";
 import { convertBand } from "../../../src/quant/kernels/convert-band.js";
 import { decodeBand } from "../../../src/quant/kernels/decode-band.js";
 import { nvfp4TensorScale } from "../../../src/quant/kernels/encode-nvfp4.js";
 import { type PlainDtype, type TargetCodec, targetAsSource } from "../../../src/quant/kernels/types.js";
+import { withBackend } from "../../formats/helpers.js";
 import {
   bf,
   ctGlobal,
@@ -32,12 +35,30 @@ function bytesOf(x: Float32Array, dtype: PlainDtype): Uint8Array {
   return new Uint8Array(h.buffer);
 }
 
-/** Encode through the band converter and check everything against `ref`. */
+/**
+ * Encode through the band converter with each kernel backend (the TypeScript loop and the
+ * WebAssembly one, nvfp4-wasm.ts) and check everything against `ref`. The WebAssembly loop adds the
+ * sums in another order: its sum of squared errors is compared within 1e-12 relative.
+ */
 function check(t: Nvfp4, x: Float32Array, rows: number, cols: number, dtype: PlainDtype, ref: Reference) {
-  const out = convertBand(
-    { source: { kind: "plain", dtype }, target: t, rows, cols, outTensorScale: ref.global },
-    bytesOf(x, dtype),
-    null,
+  for (const backend of ["ts", "wasm"] as const) checkWith(backend, t, x, rows, cols, dtype, ref);
+}
+
+function checkWith(
+  backend: KernelBackend,
+  t: Nvfp4,
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  dtype: PlainDtype,
+  ref: Reference,
+) {
+  const out = withBackend(backend, () =>
+    convertBand(
+      { source: { kind: "plain", dtype }, target: t, rows, cols, outTensorScale: ref.global },
+      bytesOf(x, dtype),
+      null,
+    ),
   );
   expect(firstDiff(out.scale!, ref.scales), "block scales").toBe(-1);
   const codes = unpack(out.data);
@@ -55,7 +76,8 @@ function check(t: Nvfp4, x: Float32Array, rows: number, cols: number, dtype: Pla
   }
   expect(out.stats.count).toBe(count);
   expect(out.stats.nonfinite).toBe(x.length - count);
-  expect(out.stats.ee).toBe(ee);
+  if (backend === "ts") expect(out.stats.ee).toBe(ee);
+  else expect(Math.abs(out.stats.ee - ee)).toBeLessThanOrEqual(1e-12 * ee);
   expect(out.stats.saturated).toBe(ref.saturated);
 }
 
@@ -91,15 +113,18 @@ describe("NVFP4 encoding, ModelOpt and compressed-tensors rules", () => {
     for (const [t, want] of [
       [MODELOPT, modelopt],
       [CT, ct],
-    ] as const) {
-      const out = convertBand(
-        { source: { kind: "plain", dtype: "F32" }, target: t, rows: 1, cols: 16, outTensorScale: 1 },
-        bytesOf(x, "F32"),
-        null,
-      );
-      expect(Array.from(out.scale!), t.rule).toEqual([0x38]); // E4M3 1.0
-      expect(unpack(out.data), t.rule).toEqual(want);
-    }
+    ] as const)
+      for (const backend of ["ts", "wasm"] as const) {
+        const out = withBackend(backend, () =>
+          convertBand(
+            { source: { kind: "plain", dtype: "F32" }, target: t, rows: 1, cols: 16, outTensorScale: 1 },
+            bytesOf(x, "F32"),
+            null,
+          ),
+        );
+        expect(Array.from(out.scale!), `${t.rule} ${backend}`).toEqual([0x38]); // E4M3 1.0
+        expect(unpack(out.data), `${t.rule} ${backend}`).toEqual(want);
+      }
   });
 
   for (const t of [MODELOPT, CT]) {
