@@ -9,6 +9,7 @@ import { decodeBand } from "./decode-band.js";
 import { type EncodedBand, encodeBand } from "./encode-band.js";
 import { dequantApplies, dequantBand } from "./fast-dequant.js";
 import { intChannelCodesApply, intChannelCodesBand } from "./fast-int-channel.js";
+import { nvfp4Bf16Applies, nvfp4Bf16Band } from "./fast-nvfp4.js";
 import { quantBf16Applies, quantBf16Band } from "./fast-quant-bf16.js";
 import { requantApplies, requantBand } from "./fast-requant.js";
 import { relabelBand } from "./relabel-band.js";
@@ -40,6 +41,11 @@ const FAST_PATHS: readonly FastPath[] = [
     applies: intChannelCodesApply,
     run: (spec, data, scale) =>
       intChannelCodesBand(spec, data, scale!) ?? convertBandGeneric(spec, data, scale),
+  },
+  {
+    name: "BF16 -> NVFP4, widened inside the WASM kernel",
+    applies: nvfp4Bf16Applies,
+    run: (spec, data, scale) => nvfp4Bf16Band(spec, data) ?? convertBandGeneric(spec, data, scale),
   },
 ];
 

@@ -113,7 +113,39 @@ export function encodeNvfp4(
   rows: number,
   cols: number,
   tensorScale: number | undefined,
-): { data: Uint8Array; scale: Uint8Array; stats: ErrorStats } {
+): EncodedNvfp4 {
+  return encodeNvfp4From(t, x, rows, cols, tensorScale)!;
+}
+
+/** An NVFP4 band (an `EncodedBand`): packed E2M1 codes, E4M3 scales, statistics. */
+export interface EncodedNvfp4 {
+  data: Uint8Array;
+  scale: Uint8Array;
+  stats: ErrorStats;
+}
+
+/**
+ * `encodeNvfp4` of a BF16 band given as its bits: the WebAssembly kernel widens each chunk itself,
+ * so the float32 band is never made in JavaScript. The same bytes and statistics as decoding it
+ * and calling `encodeNvfp4`; null where WebAssembly SIMD does not run (the caller decodes).
+ */
+export function encodeNvfp4Bf16(
+  t: Extract<TargetCodec, { kind: "nvfp4" }>,
+  bits: Uint16Array,
+  rows: number,
+  cols: number,
+  tensorScale: number | undefined,
+): EncodedNvfp4 | null {
+  return encodeNvfp4From(t, bits, rows, cols, tensorScale);
+}
+
+function encodeNvfp4From(
+  t: Extract<TargetCodec, { kind: "nvfp4" }>,
+  x: Float32Array | Uint16Array,
+  rows: number,
+  cols: number,
+  tensorScale: number | undefined,
+): EncodedNvfp4 | null {
   if (tensorScale === undefined || !(tensorScale > 0) || !Number.isFinite(tensorScale)) {
     throw new QuantError(
       "invalid-scales",
@@ -129,7 +161,16 @@ export function encodeNvfp4(
   const data = outBytes((rows * cols) / 2);
   const scale = new Uint8Array(rows * groups);
   const st = emptyStats();
-  const view = inputView(x, [rows, cols]);
+  // A BF16 band's groups that the WebAssembly loop leaves to TypeScript are widened one at a time.
+  const one = new Float32Array(GROUP);
+  const oneBits = new Uint32Array(one.buffer);
+  const fallback =
+    x instanceof Float32Array
+      ? (i: number) => encodeGroup(x, i * GROUP, i * GROUP, scale[i], ts, modelopt, data, st)
+      : (i: number) => {
+          for (let k = 0; k < GROUP; k++) oneBits[k] = x[i * GROUP + k] << 16;
+          encodeGroup(one, 0, i * GROUP, scale[i], ts, modelopt, data, st);
+        };
   // Rows are whole groups, so group i of the band is scale i, elements 16i..16i+15 and bytes
   // 8i..8i+7, whatever the row length: the WebAssembly loop sees a flat run of groups.
   newMemo();
@@ -138,12 +179,14 @@ export function encodeNvfp4(
     rows * groups,
     {
       multipliers: (first, bits, amax, sv) => multipliers(t.rule, ts, first, bits, amax, sv, scale),
-      fallback: (i) => encodeGroup(x, i * GROUP, scale[i], ts, modelopt, data, st),
+      fallback,
     },
     data,
     st,
   );
   if (viaWasm) return { data, scale, stats: st };
+  if (!(x instanceof Float32Array)) return null;
+  const view = inputView(x, [rows, cols]);
   const amaxBits = new Uint32Array(groups);
   for (let r = 0; r < rows; r++) {
     bandAmaxBits(view, cols, r, r + 1, GROUP, amaxBits);
@@ -151,7 +194,8 @@ export function encodeNvfp4(
       const bamax = amaxFromBits(view, amaxBits[g]);
       const sc = modelopt ? modeloptScaleCode(bamax, ts) : ctScaleCode(bamax, ts);
       scale[r * groups + g] = sc;
-      encodeGroup(x, r * cols + g * GROUP, sc, ts, modelopt, data, st);
+      const o = r * cols + g * GROUP;
+      encodeGroup(x, o, o, sc, ts, modelopt, data, st);
     }
   }
   return { data, scale, stats: st };
@@ -216,9 +260,13 @@ function multipliers(
   }
 }
 
-/** The 16 elements at `o` under E4M3 block scale code `sc`: their packed codes and statistics. */
+/**
+ * The 16 elements `x[xo..]` of the group whose first element is element `o` of the band, under E4M3
+ * block scale code `sc`: their packed codes (at byte o / 2) and statistics.
+ */
 function encodeGroup(
   x: Float32Array,
+  xo: number,
   o: number,
   sc: number,
   ts: number,
@@ -229,14 +277,14 @@ function encodeGroup(
   const e4 = E4M3_VALUES[sc];
   if (Number.isNaN(e4)) {
     data.fill(e2m1Nan() | (e2m1Nan() << 4), o >> 1, (o + GROUP) >> 1);
-    for (let i = 0; i < GROUP; i++) addPairs(st, x[o + i], Number.NaN, 1);
+    for (let i = 0; i < GROUP; i++) addPairs(st, x[xo + i], Number.NaN, 1);
     return;
   }
   // The block's multiplier exactly as decodeBand forms it.
   const sv = Math.fround(modelopt ? e4 * ts : e4 / ts);
   for (let i = 0; i < GROUP; i += 2) {
-    const lo = encodeElement(x[o + i], sv, modelopt, st);
-    const hi = encodeElement(x[o + i + 1], sv, modelopt, st);
+    const lo = encodeElement(x[xo + i], sv, modelopt, st);
+    const hi = encodeElement(x[xo + i + 1], sv, modelopt, st);
     data[(o + i) >> 1] = lo | (hi << 4);
   }
 }

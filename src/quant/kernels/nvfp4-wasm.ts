@@ -3,7 +3,8 @@
  * the fallback) in WebAssembly SIMD, emitted at run time through `formats/wasm/asm.ts` (no committed
  * binary). NVFP4 groups are 16 consecutive elements of a row and rows are whole groups, so a band is
  * a flat run of groups (group i: elements 16i..16i+15, scale i, bytes 8i..8i+7) and chunks need not
- * follow rows. Two exported functions over a chunk of groups:
+ * follow rows. Two exported functions over a chunk of groups, and `widen` for BF16 bands (each chunk
+ * copied in as BF16, half the bytes, and widened to float32 in place of the float32 copy):
  *
  * - `amax(x, groups, out)`: per group, the unsigned max of the float32 magnitude bits
  *   (`bits & 0x7fffffff`: positive floats order as their bits, every NaN is above Inf), as
@@ -216,6 +217,24 @@ function codesBody(): Bytes {
   );
 }
 
+// widen: params 0 src, 1 n, 2 dst; locals 3 p, 4 end, 5 d.
+/**
+ * BF16 bits to float32 bits: each u16 at `src` becomes the high half of an i32 lane at `dst` (a
+ * shuffle with zero bytes below it), eight elements per step; `n` a multiple of 8.
+ */
+function widenBody(): Bytes {
+  const [SRC, N, DST, P, E, D] = [0, 1, 2, 3, 4, 5];
+  const half = (k: number) =>
+    ops(get(D), get(P), v128.load(0), v128.i32x4(0), v128.shuffle(WIDEN[k]), v128.store(k * 16));
+  return ops(
+    ops(get(SRC), tee(P), get(N), i32.const(1), i32.shl, i32.add, set(E), get(DST), set(D)),
+    whileBelow(P, E, ops(half(0), half(1), addTo(P, 16), addTo(D, 32))),
+  );
+}
+
+/** Shuffle lanes of `widen`: zero bytes (16, 17) under BF16 element k's two bytes, for elements 0-3 and 4-7. */
+const WIDEN = [0, 8].map((b) => [0, 2, 4, 6].flatMap((k) => [16, 17, b + k, b + k + 1]));
+
 /** The module, with its own growable memory exported as `mem`. */
 export function nvfp4Module(): Uint8Array {
   const params = (n: number) => Array<ValType>(n).fill(I32);
@@ -224,6 +243,7 @@ export function nvfp4Module(): Uint8Array {
     funcs: [
       { params: params(3), locals: [I32, I32, I32, V128], body: amaxBody(), export: "amax" },
       { params: params(5), locals: CODES_LOCALS, body: codesBody(), export: "codes" },
+      { params: params(3), locals: params(3), body: widenBody(), export: "widen" },
     ],
   });
 }
@@ -232,6 +252,7 @@ interface Exports {
   mem: WebAssembly.Memory;
   amax: (x: number, groups: number, out: number) => void;
   codes: (x: number, groups: number, svs: number, out: number, stats: number) => void;
+  widen: (src: number, n: number, dst: number) => void;
 }
 
 /** Elements per chunk: 256 KiB of float32 in, 32 KiB of packed codes out. */
@@ -244,7 +265,9 @@ const AMAX_AT = 128;
 const SV_AT = AMAX_AT + CHUNK_GROUPS * 4;
 const X_AT = SV_AT + CHUNK_GROUPS * 4;
 const OUT_AT = X_AT + CHUNK * 4;
-const MEM_BYTES = OUT_AT + CHUNK / 2;
+/** A BF16 band's chunk, widened to float32 at X_AT. */
+const BF16_AT = OUT_AT + CHUNK / 2;
+const MEM_BYTES = BF16_AT + CHUNK * 2;
 
 /** This thread's instance: undefined before the first use, null where WebAssembly SIMD is missing. */
 let shared: Exports | null | undefined;
@@ -280,10 +303,11 @@ export interface Nvfp4Groups {
 /**
  * `encodeNvfp4`'s loop in WebAssembly over `groups` groups of `x`: fills `data` (8 bytes a group)
  * and, through `rule`, the scale codes, and adds the error statistics to `st`; false (nothing done)
- * where this backend does not apply.
+ * where this backend does not apply. `x` as a Uint16Array holds BF16 bits: each chunk is copied in
+ * at half the size and widened to float32 in the kernel's memory (`widen`), the exact values.
  */
 export function encodeNvfp4Wasm(
-  x: Float32Array,
+  x: Float32Array | Uint16Array,
   groups: number,
   rule: Nvfp4Groups,
   data: Uint8Array,
@@ -295,6 +319,7 @@ export function encodeNvfp4Wasm(
   if (k === null) return false;
   const buf = k.mem.buffer;
   const memX = new Float32Array(buf, X_AT, CHUNK);
+  const memBf16 = new Uint16Array(buf, BF16_AT, CHUNK);
   const memOut = new Uint8Array(buf, OUT_AT, CHUNK / 2);
   // The amax bits read as float32: amaxFromBits' value (NaN above the Inf pattern).
   const memAmax = new Float32Array(buf, AMAX_AT, CHUNK_GROUPS);
@@ -305,7 +330,10 @@ export function encodeNvfp4Wasm(
   const skipped: number[] = [];
   for (let g0 = 0; g0 < groups; g0 += CHUNK_GROUPS) {
     const m = Math.min(CHUNK_GROUPS, groups - g0);
-    memX.set(x.subarray(g0 * GROUP, (g0 + m) * GROUP));
+    if (x instanceof Uint16Array) {
+      memBf16.set(x.subarray(g0 * GROUP, (g0 + m) * GROUP));
+      k.widen(BF16_AT, m * GROUP, X_AT);
+    } else memX.set(x.subarray(g0 * GROUP, (g0 + m) * GROUP));
     k.amax(X_AT, m, AMAX_AT);
     rule.multipliers(g0, memBits.subarray(0, m), memAmax.subarray(0, m), memSv.subarray(0, m));
     for (let i = 0; i < m; i++) if (memSv[i] === 0) skipped.push(g0 + i);

@@ -186,6 +186,35 @@ describe("fast paths equal the generic kernels", () => {
             }
   });
 
+  it("BF16 -> NVFP4 (ModelOpt and compressed-tensors rules), both kernel backends", () => {
+    for (const [rows, cols] of [
+      [1, 16],
+      [130, 272],
+      [64, 4096 + 32],
+    ])
+      for (const rule of ["modelopt", "compressed-tensors"] as const)
+        for (const outTensorScale of [2.3e-4, 0.5, 3e-39]) {
+          const target: TargetCodec = {
+            kind: "nvfp4",
+            rule,
+            tensorScale: rule === "modelopt" ? "multiply" : "divide",
+          };
+          const spec: BandSpec = {
+            source: { kind: "plain", dtype: "BF16" },
+            target,
+            rows,
+            cols,
+            outTensorScale,
+          };
+          const d = bf16Data(rows * cols);
+          specialBlocks(d, rows, cols, 2);
+          for (const backend of ["ts", "wasm"] as const)
+            withBackend(backend, () =>
+              check(spec, d, null, `${rule} x${outTensorScale} ${rows}x${cols} ${backend}`),
+            );
+        }
+  });
+
   it("per-tensor E4M3/E5M2 -> BF16 / F16 / F32", () => {
     for (const [rows, cols] of shapes)
       for (const element of ["float8_e4m3fn", "float8_e5m2"] as const)
