@@ -37,7 +37,6 @@ import {
   brIf,
   END,
   f32x4,
-  f64x2,
   get,
   hasSimd,
   I32,
@@ -61,9 +60,7 @@ import {
 } from "../../formats/wasm/asm.js";
 import { preferWasm } from "../../formats/wasm/kernel-backend.js";
 import type { ErrorStats } from "../error-stats.js";
-
-/** Bytes 8..15 of the first operand into lanes 0..7 (the high two float32 lanes, to promote). */
-const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+import { addErrorSums, type ErrorSumLocals, errorSumLanes, storeErrorSums } from "./wasm-error-sums.js";
 
 const splat = (n: number) => v128.i32x4(n);
 const splatF = (x: number) => v128.const(new Uint8Array(new Float32Array([x, x, x, x]).buffer));
@@ -117,40 +114,12 @@ function amaxBody(): Bytes {
 const [CX, CROWS, CCOLS, CSCALES, CCODES, CSTATS] = [0, 1, 2, 3, 4, 5];
 const [R, P, E, D, SB, S, X, T] = [6, 7, 8, 9, 10, 11, 12, 13];
 const [Y, XD, YD, EE, AXX, AEE, AXY, AYY, AMAX, AFL] = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23];
+const SUMS: ErrorSumLocals = { X, Y, XD, YD, E: EE, AXX, AEE, AXY, AYY, AMAX, AFL };
 const CODES_LOCALS: ValType[] = [I32, I32, I32, I32, I32, ...Array<ValType>(13).fill(V128)];
-
-/** `acc += a * b` on f64x2 locals. */
-const fma = (acc: number, a: number, b: number): Bytes =>
-  ops(get(acc), get(a), get(b), f64x2.mul, f64x2.add, set(acc));
 
 /** Statistics of the four lanes in X (masked input) and Y (fl32(q * s)). */
 function statsLanes(): Bytes {
-  const half = (high: boolean): Bytes => {
-    const promote = (l: number) =>
-      high
-        ? ops(get(l), get(l), v128.shuffle(HIGH_HALF), f64x2.promote_low_f32x4)
-        : ops(get(l), f64x2.promote_low_f32x4);
-    return ops(
-      promote(X),
-      set(XD),
-      promote(Y),
-      set(YD),
-      get(XD),
-      get(YD),
-      f64x2.sub,
-      set(EE),
-      fma(AXX, XD, XD),
-      fma(AEE, EE, EE),
-      fma(AXY, XD, YD),
-      fma(AYY, YD, YD),
-      ops(get(AMAX), get(EE), f64x2.abs, f64x2.pmax, set(AMAX)),
-    );
-  };
-  return ops(
-    half(false),
-    half(true),
-    ops(get(AFL), get(Y), splat(0), f32x4.eq, get(X), splat(0), f32x4.ne, v128.and, i32x4.sub, set(AFL)),
-  );
+  return errorSumLanes(SUMS);
 }
 
 /** 1.5 * 2^23: adding it to |t| <= 2^22 rounds t to an integer, ties to even, in the float32's low bits. */
@@ -226,13 +195,8 @@ function codesBody(qmin: number, qmax: number, withStats: boolean): Bytes {
     END,
     addTo(R, 1),
   );
-  const store = (k: number, l: number) => ops(get(CSTATS), get(l), v128.store(k * 16));
-  return ops(
-    whileBelow(R, CROWS, row),
-    withStats
-      ? ops(store(0, AXX), store(1, AEE), store(2, AXY), store(3, AYY), store(4, AMAX), store(5, AFL))
-      : [],
-  );
+  const _store = (k: number, l: number) => ops(get(CSTATS), get(l), v128.store(k * 16));
+  return ops(whileBelow(R, CROWS, row), withStats ? storeErrorSums(CSTATS, SUMS) : []);
 }
 
 // decode: params 0 codes, 1 rows, 2 cols, 3 bc, 4 tables, 5 out; locals 6 r, 7 p, 8 end, 9 e, 10 tb, 11 d.
@@ -361,8 +325,6 @@ export function quantizeRowsWasm(
   const memCodes = new Int8Array(buf, codesAt, chunkRows * cols);
   const memAmax = new Uint32Array(buf, amaxAt, chunkRows * 4);
   const memScales = new Float32Array(buf, SCALES, chunkRows);
-  const memStats = new Float64Array(buf, STATS, 10);
-  const memFlushed = new Int32Array(buf, STATS + 80, 4);
   const f1 = new Float32Array(1);
   const u1 = new Uint32Array(f1.buffer);
   const run = stats === null ? k.codes : k.codesStats;
@@ -399,13 +361,7 @@ export function quantizeRowsWasm(
     nonFinite += m - finite;
     if (stats !== null) {
       stats.count += finite * cols;
-      stats.xx += memStats[0] + memStats[1];
-      stats.ee += memStats[2] + memStats[3];
-      stats.xy += memStats[4] + memStats[5];
-      stats.yy += memStats[6] + memStats[7];
-      const me = Math.max(memStats[8], memStats[9]);
-      if (me > stats.maxAbsErr) stats.maxAbsErr = me;
-      stats.flushed += memFlushed[0] + memFlushed[1] + memFlushed[2] + memFlushed[3];
+      addErrorSums(stats, buf, STATS);
     }
     r0 += m;
   }

@@ -37,7 +37,6 @@ import {
   type Bytes,
   END,
   f32x4,
-  f64x2,
   get,
   hasSimd,
   I32,
@@ -58,12 +57,11 @@ import {
 } from "../../formats/wasm/asm.js";
 import { preferWasm } from "../../formats/wasm/kernel-backend.js";
 import type { ErrorStats } from "../error-stats.js";
+import { addErrorSums, type ErrorSumLocals, errorSumLanes, storeErrorSums } from "./wasm-error-sums.js";
 
 /** Elements per NVFP4 block scale. */
 const GROUP = 16;
 
-/** Bytes 8..15 of the first operand into lanes 0..7 (the high two float32 lanes, to promote). */
-const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** The high and low 64 bits swapped, then the 32-bit halves of each: the two halving steps of a max. */
 const SWAP64 = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
 const SWAP32 = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
@@ -106,41 +104,12 @@ const [CX, CGROUPS, CSVS, COUT, CSTATS] = [0, 1, 2, 3, 4];
 const [G, P, D, V, SB] = [5, 6, 7, 8, 9];
 const [S, X, Q, A, M, NEG, Y, XD, YD, EE] = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
 const [AXX, AEE, AXY, AYY, AMAX, AFL, ASAT, T, GE2, GE4] = [20, 21, 22, 23, 24, 25, 26, 27, 28, 29];
+const SUMS: ErrorSumLocals = { X, Y, XD, YD, E: EE, AXX, AEE, AXY, AYY, AMAX, AFL };
 const CODES_LOCALS: ValType[] = [I32, I32, I32, I32, I32, ...Array<ValType>(20).fill(V128)];
-
-/** `acc += a * b` on f64x2 locals. */
-const fma = (acc: number, a: number, b: number): Bytes =>
-  ops(get(acc), get(a), get(b), f64x2.mul, f64x2.add, set(acc));
 
 /** Statistics of the four lanes in X (input) and Y (fl32(E2M1[code] * sv)). */
 function statsLanes(): Bytes {
-  const half = (high: boolean): Bytes => {
-    const promote = (l: number) =>
-      high
-        ? ops(get(l), get(l), v128.shuffle(HIGH_HALF), f64x2.promote_low_f32x4)
-        : ops(get(l), f64x2.promote_low_f32x4);
-    return ops(
-      promote(X),
-      set(XD),
-      promote(Y),
-      set(YD),
-      get(XD),
-      get(YD),
-      f64x2.sub,
-      set(EE),
-      fma(AXX, XD, XD),
-      fma(AEE, EE, EE),
-      fma(AXY, XD, YD),
-      fma(AYY, YD, YD),
-      ops(get(AMAX), get(EE), f64x2.abs, f64x2.pmax, set(AMAX)),
-    );
-  };
-  return ops(
-    half(false),
-    half(true),
-    ops(get(AFL), get(Y), splat(0), f32x4.eq, get(X), splat(0), f32x4.ne, v128.and, i32x4.sub, set(AFL)),
-    ops(get(ASAT), get(A), splatF(6), f32x4.gt, i32x4.sub, set(ASAT)),
-  );
+  return ops(errorSumLanes(SUMS), ops(get(ASAT), get(A), splatF(6), f32x4.gt, i32x4.sub, set(ASAT)));
 }
 
 /**
@@ -212,7 +181,7 @@ function codesBody(): Bytes {
   return ops(
     ops(get(CX), set(P), get(COUT), set(D), get(CSVS), set(V)),
     whileBelow(G, CGROUPS, each),
-    ops(store(0, AXX), store(1, AEE), store(2, AXY), store(3, AYY), store(4, AMAX), store(5, AFL)),
+    storeErrorSums(CSTATS, SUMS),
     store(6, ASAT),
   );
 }
@@ -325,7 +294,6 @@ export function encodeNvfp4Wasm(
   const memAmax = new Float32Array(buf, AMAX_AT, CHUNK_GROUPS);
   const memBits = new Uint32Array(buf, AMAX_AT, CHUNK_GROUPS);
   const memSv = new Float32Array(buf, SV_AT, CHUNK_GROUPS);
-  const memStats = new Float64Array(buf, STATS, 10);
   const memCounts = new Int32Array(buf, STATS + 80, 8);
   const skipped: number[] = [];
   for (let g0 = 0; g0 < groups; g0 += CHUNK_GROUPS) {
@@ -343,13 +311,7 @@ export function encodeNvfp4Wasm(
     let done = m;
     for (let j = skipped.length - 1; j >= 0 && skipped[j] >= g0; j--) done--;
     st.count += done * GROUP;
-    st.xx += memStats[0] + memStats[1];
-    st.ee += memStats[2] + memStats[3];
-    st.xy += memStats[4] + memStats[5];
-    st.yy += memStats[6] + memStats[7];
-    const me = Math.max(memStats[8], memStats[9]);
-    if (me > st.maxAbsErr) st.maxAbsErr = me;
-    st.flushed += c[0] + c[1] + c[2] + c[3];
+    addErrorSums(st, buf, STATS);
     st.saturated += c[4] + c[5] + c[6] + c[7];
   }
   // After the copy of their chunk: the TypeScript loop writes these groups' bytes itself.
