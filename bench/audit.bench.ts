@@ -2,8 +2,9 @@
  * `npm run bench:audit`: UE8M0 audit throughput against a plain sequential read of the same files.
  * Generates a ~1 GB DeepSeek-layout FP8 checkpoint under .tmp/ (F8_E4M3 2048x7168 weights, random
  * non-NaN codes, random float32 `weight_scale_inv` so every block really is requantized), times
- * `auditCheckpoint` (full, every block) and a plain read of every shard in 16 MiB chunks, median of
- * 3 runs each (files warm in the page cache for both), prints peak RSS, and deletes the checkpoint.
+ * `auditPath` (full, every block) with the default worker count, with one worker and in-thread
+ * (`--workers 0`), and a plain read of every shard in 16 MiB chunks, median of 3 runs each (files
+ * warm in the page cache for all), prints peak RSS, and deletes the checkpoint.
  * Set FP8KIT_BENCH_GB to change the size.
  */
 import { open, readdir, rm } from "node:fs/promises";
@@ -100,24 +101,22 @@ async function main() {
   console.log(`audit bench: generating ~${GB} GB DeepSeek-layout FP8 checkpoint in ${dir} ...`);
   const bytes = await generate();
   const threads = defaultAuditThreads();
+  // Default worker count, one worker, and the in-thread path (--workers 0), interleaved per round.
+  const modes = [...new Set([threads, 1]), 0];
+  const times = new Map<number, number[]>(modes.map((w) => [w, []]));
   const tRead: number[] = [];
-  const tPool: number[] = [];
-  const tOne: number[] = [];
-  let rel = 0;
+  let rel: number | undefined;
   for (let run = 0; run < 3; run++) {
     let t0 = performance.now();
     await plainRead();
     tRead.push((performance.now() - t0) / 1000);
-    t0 = performance.now();
-    const r = await auditPath(dir, { workers: threads });
-    tPool.push((performance.now() - t0) / 1000);
-    rel = r.summary.requant?.relFrobenius ?? Number.NaN;
-    if (threads > 1) {
+    for (const workers of modes) {
       t0 = performance.now();
-      const r1 = await auditPath(dir, { workers: 1 });
-      tOne.push((performance.now() - t0) / 1000);
-      if (r1.summary.requant?.relFrobenius !== rel)
-        throw new Error("thread pool and in-thread results differ");
+      const r = await auditPath(dir, { workers });
+      times.get(workers)!.push((performance.now() - t0) / 1000);
+      const got = r.summary.requant?.relFrobenius ?? Number.NaN;
+      if (rel !== undefined && got !== rel) throw new Error(`--workers ${workers} gives another result`);
+      rel = got;
     }
   }
   const rss = peakRssBytes() / 2 ** 20;
@@ -131,10 +130,14 @@ async function main() {
       `${name.padEnd(30)}  ${t.toFixed(3).padStart(7)}  ${gbs(t).padStart(5)}   ${(mr / t).toFixed(2)}`,
     );
   row("plain sequential read (16 MiB)", mr);
-  row(`fp8kit audit, ${threads > 1 ? `${threads} worker threads` : "in-thread"}`, median(tPool));
-  if (threads > 1) row("fp8kit audit, in-thread", median(tOne));
+  for (const w of modes)
+    row(`fp8kit audit, ${w === 0 ? "in-thread" : `${w} worker${w > 1 ? "s" : ""}`}`, median(times.get(w)!));
+  if (threads > 1)
+    console.log(
+      `${threads} workers vs 1: ${(median(times.get(1)!) / median(times.get(threads)!)).toFixed(2)}x (issue 13's target: 1.7x on 2 cores)`,
+    );
   console.log(
-    `peak RSS ${rss.toFixed(0)} MiB; overall UE8M0 requant relative error ${(rel * 100).toFixed(3)}%`,
+    `peak RSS ${rss.toFixed(0)} MiB; overall UE8M0 requant relative error ${((rel ?? Number.NaN) * 100).toFixed(3)}%`,
   );
   if (!process.env.FP8KIT_BENCH_KEEP) await rm(dir, { recursive: true, force: true });
 }

@@ -21,7 +21,7 @@ the scales and the sampled blocks' rows are fetched.`,
       seed: count("S", "seed for --sample (default 0)"),
       workers: count(
         "N",
-        "worker threads reading and measuring tensors (default: one per core, max 8; 0, 1 = none)",
+        "worker threads reading and measuring tensors (default: one per core, max 8; 0 = none)",
         {
           aliases: ["threads"],
         },

@@ -42,7 +42,7 @@ export const command = defineCommand(
       }),
       sample: count("N", "audit N random blocks per tensor instead of all (faster)"),
       seed: count("S", "seed for --sample"),
-      workers: count("N", "worker threads for the audit (default: one per core, at most 8; 0 or 1 = none)", {
+      workers: count("N", "worker threads for the audit (default: one per core, at most 8; 0 = none)", {
         aliases: ["threads"],
       }),
       json: flag("also print the report data as JSON (schema fp8kit.report/1)"),

@@ -78,8 +78,9 @@ export async function lintPath(
 }
 
 /**
- * `auditCheckpoint` on a path or remote address (see `inspectPath`), measuring tensors in `workers` worker threads (default: cores less
- * one, at most 8; 0 or 1 measures in this thread). This is what `fp8kit audit` runs.
+ * `auditCheckpoint` on a path or remote address (see `inspectPath`), measuring tensors in `workers`
+ * worker threads, each reading its own tensors (default: one per core, at most 8; 0 measures in
+ * this thread, as `convert --workers 0` converts in-process). This is what `fp8kit audit` runs.
  */
 export async function auditPath(
   path: string,
@@ -94,12 +95,12 @@ export async function auditPath(
   return withStats(r, dir);
 }
 
-/** Runs `run` with an audit pool of `workers` threads (none for 0 or 1), closed afterwards. */
+/** Runs `run` with an audit pool of `workers` threads (none for 0), closed afterwards. */
 async function withPool<T>(
   workers: number,
   run: (pool: { kernel?: AuditKernel; fileKernel?: AuditFileKernel; concurrency?: number }) => Promise<T>,
 ): Promise<T> {
-  const pool = workers > 1 ? createAuditPool(workers) : null;
+  const pool = workers >= 1 ? createAuditPool(Math.floor(workers)) : null;
   try {
     return await run({ kernel: pool?.kernel, fileKernel: pool?.fileKernel, concurrency: pool?.concurrency });
   } finally {
@@ -118,7 +119,7 @@ export interface WriteReportResult {
 /**
  * Writes the self-contained HTML report of checkpoint `path` (optionally against `against`) to
  * `out` (atomically: a temporary file renamed into place). The audit runs in `workers` worker
- * threads (0 or 1, the default: in this thread). This is what `fp8kit report` runs, and
+ * threads (0, the default: in this thread). This is what `fp8kit report` runs, and
  * `convert --report` with the output as `path` and the input as `against`. Needs the optional
  * packages d3 and @observablehq/plot (a `ReportError` "missing-package" names the one missing).
  */
