@@ -1,8 +1,8 @@
 /**
- * The per-element loops of `quantBf16Band` (./fast-quant-bf16.ts: BF16 -> block E4M3 with
- * power-of-two scales; its TypeScript loops are the specification and the fallback) in WebAssembly
- * SIMD, emitted at run time through `formats/wasm/asm.ts` (no committed binary). Its exported
- * functions work over a chunk of whole block rows copied into the instance's memory:
+ * The per-element loops of `quantBf16Band` (./fast-quant-bf16.ts: BF16 -> block E4M3 and MX
+ * E2M1 with power-of-two scales; its TypeScript loops are the specification and the fallback) in
+ * WebAssembly SIMD, emitted at run time through `formats/wasm/asm.ts` (no committed binary). Its
+ * exported functions work over a chunk of whole block rows copied into the instance's memory:
  *
  * - `amax(in, rows, cols, bc, out)`: per block column, the eight-lane unsigned max of the BF16
  *   magnitude bits (`bits & 0x7fff`: finite values and Inf order as their bits, every NaN is above
@@ -20,6 +20,9 @@
  *   block row, with each column's k and histogram address read from `plan` (i32 pairs; a negative
  *   address skips the column): one call per block row instead of one per block, which is what
  *   MX's 1x32 groups need (a call per 32 elements costs more than their codes).
+ * - `groupsE2m1(...)`, `groupsE2m1Ct(...)`: the same with E2M1 codes (`codeLanesE2m1`), one a
+ *   byte (the caller packs them), for the blocks the caller gives them: finite, with k <= 124
+ *   (and k >= -16 for compressed-tensors' zeros, `groupsE2m1Ct`).
  *
  * An element's code and error depend only on its BF16 pattern and k, so the caller keeps one
  * histogram per k in use (`SLOTS` of them), across blocks, and reduces each once (`sumBlock` in
@@ -130,6 +133,8 @@ const [X, MAG, NM, SM, Q, CODE, KC, TH, TH2] = [13, 14, 15, 16, 17, 18, 19, 20, 
 /** i16 constants of the element loop, held in v128 locals (set once per call, not per step). */
 const CONSTS = [0x7fff, 1, 0x7e, 0x7f80, 0x80];
 const [C_MAG, C_ONE, C_MAX, C_INF, C_80] = [22, 23, 24, 25, 26];
+/** E2M1's block keeps k - 124 where E4M3's keeps the Inf pattern (which it does not need). */
+const C_KS = C_INF;
 const BLOCK_LOCALS: ValType[] = [
   ...Array<ValType>(6).fill(I32),
   ...Array<ValType>(9 + CONSTS.length).fill(V128),
@@ -180,6 +185,45 @@ function codeLanes(): Bytes {
   );
 }
 
+/**
+ * The E2M1 codes of the eight BF16 codes in X at the scale 2^-k (i16 lanes, left on the stack), as
+ * the TypeScript loop's table gives them, for finite lanes of a block whose scale leaves BF16
+ * subnormals below 0.25 (k <= 124; the caller keeps other blocks, and those holding a NaN or Inf,
+ * for the TypeScript loop). Per call KC = (k << 7) + 31 - (252 << 6), C_MAX = 7, TH =
+ * ((127 - k) << 7) - 1, TH2 = ((125 - k) << 7) - 1 (both >= 127) and KS = k - 124:
+ * - normal results (e2 >= 127, q >= 1: |v| > TH): |v| + (k << 7) is the shifted BF16 magnitude;
+ *   adding 31 plus its kept lsb (bit 6) and shifting by 6 rounds its 7 mantissa bits to 1 (RNE),
+ *   leaving (e2 << 1 | m); minus 252 (folded into KC) is the code, capped at 7 (6.0: saturation);
+ * - e2 = 125, 126 (0.25 <= q < 1, E2M1's subnormal step 0.5: TH2 < |v| <= TH): q * 2 is
+ *   (0x80 | mantissa) * (e2 - 124) / 256, and RNE of that its code 0..2;
+ * - every other lane is 0 (q < 0.25, BF16 zeros and subnormals included); then the sign bit,
+ *   except (`ct`, compressed-tensors' cast) on -0: its scaled -0.0 is +0. (Only -0 scales to -0.0
+ *   when k >= -16; the caller keeps blocks of lower k for the TypeScript loop under that rule.)
+ */
+function codeLanesE2m1(ct: boolean): Bytes {
+  const normal = ops(
+    ops(get(MAG), get(MAG), i32.const(6), i16x8.shr_u, get(C_ONE), v128.and, i16x8.add, get(KC), i16x8.add),
+    ops(i32.const(6), i16x8.shr_u, get(C_MAX), i16x8.min_u),
+    ops(get(MAG), get(TH), i16x8.gt_s, tee(NM), v128.and, set(CODE)),
+  );
+  // A quarter or more of real weights land here: no branch.
+  const subnormal = ops(
+    ops(get(MAG), get(TH2), i16x8.gt_s, get(NM), v128.andnot, set(SM)),
+    ops(get(MAG), h16(0x7f), v128.and, get(C_80), v128.or),
+    ops(get(MAG), i32.const(7), i16x8.shr_u, get(C_KS), i16x8.add, i16x8.mul, tee(Q)),
+    ops(get(Q), i32.const(8), i16x8.shr_u, get(C_ONE), v128.and, i16x8.add, h16(127), i16x8.add),
+    ops(i32.const(8), i16x8.shr_u, get(SM), v128.and, get(CODE), v128.or),
+  );
+  return ops(
+    ops(get(X), get(C_MAG), v128.and, set(MAG)),
+    normal,
+    subnormal,
+    ops(get(X), i32.const(12), i16x8.shr_u, h16(8), v128.and),
+    ct ? ops(get(MAG), h16(0), i16x8.gt_s, v128.and) : ops(),
+    v128.or,
+  );
+}
+
 /** Counts the pattern at p + offset in the histogram. */
 function countAt(offset: number): Bytes {
   return ops(
@@ -188,8 +232,15 @@ function countAt(offset: number): Bytes {
   );
 }
 
-function blockBody(): Bytes {
-  const codes = ops(codeLanes(), tee(CODE), get(CODE), i8x16.narrow_i16x8_u);
+/** The element codes a `block` function computes (`BLOCK_FN` is its function index). */
+export type BlockCodes = "e4m3" | "e2m1" | "e2m1-ct";
+const BLOCK_FN: Readonly<Record<BlockCodes, number>> = { e4m3: 1, e2m1: 5, "e2m1-ct": 7 };
+
+/** `block` for E4M3 codes, or E2M1 codes (compressed-tensors' zeros for `e2m1-ct`), one a byte. */
+function blockBody(element: BlockCodes): Bytes {
+  const fp4 = element !== "e4m3";
+  const lanes = fp4 ? codeLanesE2m1(element === "e2m1-ct") : codeLanes();
+  const codes = ops(lanes, tee(CODE), get(CODE), i8x16.narrow_i16x8_u);
   const step = ops(
     ops(get(D), get(P), v128.load(0), set(X), codes, v128.store64_lane(0, 0)),
     ...[0, 1, 2, 3, 4, 5, 6, 7].map((j) => countAt(2 * j)),
@@ -230,6 +281,14 @@ function blockBody(): Bytes {
       ops(i32.const(base), get(B_K), i32.sub, i32.const(7), i32.shl, i32.const(1), i32.sub, tee(T)),
       ops(i32.const(127), get(T), i32.const(127), i32.gt_s, SELECT, i16x8.splat),
     );
+  if (fp4)
+    return ops(
+      ...CONSTS.map((c, i) => ops(h16(c), set(C_MAG + i))),
+      ops(h16(7), set(C_MAX), get(B_K), i32.const(124), i32.sub, i16x8.splat, set(C_KS)),
+      ops(get(B_K), i32.const(7), i32.shl, i32.const(31 - (252 << 6)), i32.add, i16x8.splat, set(KC)),
+      ops(threshold(127), set(TH), threshold(125), set(TH2)),
+      whileBelow(R, B_ROWS, row),
+    );
   return ops(
     ...CONSTS.map((c, i) => ops(h16(c), set(C_MAG + i))),
     ops(get(B_K), i32.const(7), i32.shl, i32.const(7 - (120 << 7)), i32.add, i16x8.splat, set(KC)),
@@ -266,9 +325,9 @@ function listBody(): Bytes {
 
 /**
  * `groups`: params 0 in, 1 out, 2 rows, 3 cols, 4 bw, 5 j (from j0), 6 j1, 7 plan; i32 locals 8 p,
- * 9 w, 10 c0. Calls `block` (function 1) for each planned column.
+ * 9 w, 10 c0. Calls the `block` of `BLOCK_FN` (function `blockFn`) for each planned column.
  */
-function groupsBody(): Bytes {
+function groupsBody(blockFn: number): Bytes {
   const [G_IN, G_OUT, G_ROWS, G_COLS, G_BW, G_J, G_J1, G_PLAN, G_P, G_W, G_C0] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
   ];
@@ -279,7 +338,7 @@ function groupsBody(): Bytes {
     ops(get(G_BW), get(G_W), get(G_BW), get(G_W), i32.lt_s, SELECT, set(G_W)),
     ops(get(G_P), i32.load(4), i32.const(0), i32.ge_s, if_()),
     ops(get(G_IN), get(G_C0), i32.const(1), i32.shl, i32.add, get(G_OUT), get(G_C0), i32.add),
-    ops(get(G_ROWS), get(G_W), get(G_COLS), get(G_P), i32.load(0), get(G_P), i32.load(4), call(1)),
+    ops(get(G_ROWS), get(G_W), get(G_COLS), get(G_P), i32.load(0), get(G_P), i32.load(4), call(blockFn)),
     END,
     addTo(G_P, 8),
     addTo(G_J, 1),
@@ -317,10 +376,30 @@ export function quantBf16Module(): Uint8Array {
         body: amaxBody(),
         export: "amax",
       },
-      { params: Array<ValType>(7).fill(I32), locals: BLOCK_LOCALS, body: blockBody(), export: "block" },
+      { params: Array<ValType>(7).fill(I32), locals: BLOCK_LOCALS, body: blockBody("e4m3"), export: "block" },
       { params: [I32, I32], results: [I32], locals: [I32, I32, I32], body: listBody(), export: "list" },
-      { params: Array<ValType>(8).fill(I32), locals: [I32, I32, I32], body: groupsBody(), export: "groups" },
+      {
+        params: Array<ValType>(8).fill(I32),
+        locals: [I32, I32, I32],
+        body: groupsBody(BLOCK_FN.e4m3),
+        export: "groups",
+      },
       { params: [I32, I32], locals: [V128, V128], body: finiteMaxBody(), export: "finiteMax" },
+      // 5, 6: E2M1; 7, 8: E2M1 with compressed-tensors' zeros (`BLOCK_FN`)
+      { params: Array<ValType>(7).fill(I32), locals: BLOCK_LOCALS, body: blockBody("e2m1") },
+      {
+        params: Array<ValType>(8).fill(I32),
+        locals: [I32, I32, I32],
+        body: groupsBody(BLOCK_FN.e2m1),
+        export: "groupsE2m1",
+      },
+      { params: Array<ValType>(7).fill(I32), locals: BLOCK_LOCALS, body: blockBody("e2m1-ct") },
+      {
+        params: Array<ValType>(8).fill(I32),
+        locals: [I32, I32, I32],
+        body: groupsBody(BLOCK_FN["e2m1-ct"]),
+        export: "groupsE2m1Ct",
+      },
     ],
   });
 }
@@ -331,17 +410,21 @@ interface Exports {
   block: (input: number, out: number, rows: number, w: number, cols: number, k: number, hist: number) => void;
   list: (hist: number, out: number) => number;
   finiteMax: (input: number, end: number) => void;
-  groups: (
-    input: number,
-    out: number,
-    rows: number,
-    cols: number,
-    bw: number,
-    j0: number,
-    j1: number,
-    plan: number,
-  ) => void;
+  groups: GroupsFn;
+  groupsE2m1: GroupsFn;
+  groupsE2m1Ct: GroupsFn;
 }
+
+type GroupsFn = (
+  input: number,
+  out: number,
+  rows: number,
+  cols: number,
+  bw: number,
+  j0: number,
+  j1: number,
+  plan: number,
+) => void;
 
 /** A histogram's reduction: the scale exponent k, the counts, the patterns with a count, how many. */
 export type Reduce = (k: number, hist: Int32Array, list: Uint16Array, n: number) => void;
@@ -486,12 +569,24 @@ export class QuantBf16Kernel {
 
   /**
    * `block` over the planned block columns j0..j1 (blocks `bw` wide) of rows [r0, r1) of the loaded
-   * chunk. A slot a plan names must not be reduced before the call (`open`'s `beforeReduce`).
+   * chunk, E4M3 codes or E2M1 codes (`codeLanesE2m1`: finite blocks with k <= 124, and k >= -16
+   * for `e2m1-ct`), one a byte. A slot a plan names must not be reduced before the call (`open`'s
+   * `beforeReduce`).
    */
-  groups(r0: number, r1: number, cols: number, bw: number, j0: number, j1: number): void {
+  groups(
+    r0: number,
+    r1: number,
+    cols: number,
+    bw: number,
+    j0: number,
+    j1: number,
+    element: BlockCodes = "e4m3",
+  ): void {
     if (j1 <= j0) return;
     const at = r0 * cols;
-    this.k.groups(this.inAt + at * 2, this.outAt + at, r1 - r0, cols, bw, j0, j1, this.planAt);
+    const fn =
+      element === "e4m3" ? this.k.groups : element === "e2m1" ? this.k.groupsE2m1 : this.k.groupsE2m1Ct;
+    fn(this.inAt + at * 2, this.outAt + at, r1 - r0, cols, bw, j0, j1, this.planAt);
   }
 
   /**

@@ -286,8 +286,60 @@ describe("fast paths equal the generic kernels", () => {
     });
     expect(fastPathOf(mx("float8_e4m3fn", "floor"), null)).toBeNull();
     expect(fastPathOf(mx("float8_e4m3fn", "floor", 64), null)).not.toBeNull();
-    expect(fastPathOf(mx("float4_e2m1fn", "floor", 64), null)).toBeNull();
+    expect(fastPathOf(mx("float4_e2m1fn", "floor"), null)).toBeNull();
+    expect(fastPathOf(mx("float4_e2m1fn", "floor", 64), null)).not.toBeNull();
     expect(fastPathOf(mx("float8_e4m3fn", "triton", 64), null)).toBeNull();
+    expect(fastPathOf(mx("float4_e2m1fn", "triton", 64), null)).toBeNull();
+  });
+
+  it("BF16 -> MXFP4 (E2M1, every MX scale rule but triton's), both kernel backends", () => {
+    const rules: MxRule[] = ["floor", "ceil", "even", "rceil", "ct", "modelopt"];
+    const mxShapes: [number, number][] = [
+      [1, 32],
+      [3, 64],
+      [128, 128],
+      [130, 256],
+      [5, 160],
+      [300, 2080],
+      [2, 4096 + 32],
+    ];
+    // -0, negative subnormals, and negatives whose product with 2^-125 is at, just above and below
+    // 2^-150 (e = 102, 103, 101): compressed-tensors writes +0 for those that underflow to -0.0.
+    const tinyNegatives = [0x8000, 0x8001, 0x807f, 0x8080, 0xb300, 0xb301, 0xb380, 0xb2c0, 0xb2ff, 0x9000];
+    // Scaled by 2^0 (amax 4 under floor): E2M1's rounding boundaries (ties to even) and neighbours.
+    const boundaries = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, 0.2500001, 0.7499, 2.51, 4.99, 3.49, 1.74];
+    for (const [rows, cols] of mxShapes)
+      for (const rule of rules) {
+        const spec: BandSpec = {
+          source: { kind: "plain", dtype: "BF16" },
+          target: { kind: "mx", element: "float4_e2m1fn", rule },
+          rows,
+          cols,
+        };
+        const d = bf16Data(rows * cols);
+        specialBlocks(d, rows, cols, 2);
+        // As for MXFP8: an all-subnormal group, subnormals beside a tiny normal, a NaN beside large
+        // finite values; then huge amax beside tiny negatives, and rounding boundaries.
+        const h = new Uint16Array(d.buffer);
+        const bf16 = (x: number) => new Uint16Array(new Float32Array([x]).buffer)[1];
+        for (let i = 0; i < 32; i++) {
+          // -0 among the subnormals too: byte 0, so its shift passes the zero threshold (k = 127).
+          h[i] = i === 30 ? 0x8000 : (i * 4 + 1) | (i & 1 ? 0x8000 : 0);
+          if (cols >= 64) h[32 + i] = i === 3 ? 0x0880 : i * 3;
+          if (cols >= 96) h[64 + i] = i === 0 ? 0x7fc0 : 0x4700 + i * 9 + (i & 1 ? 0x8000 : 0);
+          if (cols >= 128) h[96 + i] = i === 0 ? 0x7f00 : tinyNegatives[i % tinyNegatives.length];
+          if (cols >= 160)
+            h[128 + i] = i === 0 ? bf16(4) : bf16(boundaries[i % boundaries.length]) | (i & 1 ? 0x8000 : 0);
+          // Subnormals under the amax 2^-123 / 2^-124 (byte 2 / 1 under floor: k = 125, 126), which
+          // shift them to 0.25..1, E2M1's subnormal step.
+          if (cols >= 224) {
+            h[160 + i] = i === 0 ? 0x0200 : (0x40 + i * 2) | (i & 1 ? 0x8000 : 0);
+            h[192 + i] = i === 0 ? 0x0180 : (0x3f + i * 2) | (i & 2 ? 0x8000 : 0);
+          }
+        }
+        for (const backend of ["ts", "wasm"] as const)
+          withBackend(backend, () => check(spec, d, null, `${rule} ${rows}x${cols} ${backend}`));
+      }
   });
 
   it("block E4M3 -> block E4M3 (requantization to ue8m0 and float)", () => {
